@@ -1,0 +1,221 @@
+// Counterpart: mm/memory.c (handle_mm_fault: do_anonymous_page, do_swap_page, wp reuse)
+//
+// The fault handler runs with mmap_lock held for read and sleeps without the PT lock
+// (allocation, swap read). Everything it learned before sleeping is re-checked under
+// the PT lock (pte_same) before it installs a pte; a fault that lost a race returns 0
+// and the caller walks the page table again.
+//
+// Swap-in and the swap cache: the first fault on a swap entry allocates a page, puts
+// it in the swap cache locked, reads, unlocks. Every other fault on that entry (or a
+// fault racing with reclaim's pageout of the page) finds the cached page, takes a
+// reference and waits for the page lock, so all of them map the same frame.
+
+import { preempt } from '../sched/index.js';
+import type { Task } from '../sched/index.js';
+import { PG_dirty, PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
+import type { HostKernel } from './kernel.js';
+import { freeSwapCacheLocked } from './memory.js';
+import type { Mm } from './mm.js';
+import {
+  PAGE_MASK,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  PTE_DIRTY,
+  PTE_NONE,
+  PTE_WRITE,
+  PTE_YOUNG,
+  pfnPte,
+  ptePfn,
+  ptePresent,
+  pteSwapSlot,
+} from './pte.js';
+import { PROT_READ, PROT_WRITE } from './vma.js';
+import type { Vma } from './vma.js';
+
+export const VM_FAULT_SIGSEGV = 1;
+export const VM_FAULT_OOM = 2;
+export const VM_FAULT_SIGKILL = 4;
+
+export const EINTR = 4;
+export const ENOMEM = 12;
+export const EFAULT = 14;
+export const EINVAL = 22;
+
+/** The errno a user access or GUP returns for a VM_FAULT_* code (negative). */
+export function faultToErrno(vmFault: number): number {
+  if (vmFault & VM_FAULT_SIGKILL) return -EINTR;
+  if (vmFault & VM_FAULT_OOM) return -ENOMEM;
+  return -EFAULT;
+}
+
+function fatalSignalPending(mm: Mm): boolean {
+  return mm.owner !== null && mm.owner.killed;
+}
+
+/** handle_mm_fault. Caller holds mm.mmapLock for read. Returns 0 (retry the access) or VM_FAULT_*. */
+export function* handleMmFault(k: HostKernel, mm: Mm, hva: number, write: boolean): Task<number> {
+  k.ctx.stats.pgfault++;
+  if (fatalSignalPending(mm) || mm.oomReaped) return VM_FAULT_SIGKILL;
+  const vma = mm.vmas.find(hva);
+  if (vma === undefined) return VM_FAULT_SIGSEGV;
+  if (!(vma.prot & (write ? PROT_WRITE : PROT_READ))) return VM_FAULT_SIGSEGV;
+  const page = hva >>> PAGE_SHIFT;
+  const pte = mm.pt.get(page);
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'fault', mm: mm.id, hva, write, pte });
+  if (pte === PTE_NONE) return yield* doAnonymousPage(k, mm, vma, page, write);
+  if (!ptePresent(pte)) return yield* doSwapPage(k, mm, vma, page, pte, write);
+
+  // Present: an access/dirty update, or a write to a pte mprotect left read-only in a
+  // VMA that is writable again (exclusive anon page: reuse it, no COW without fork).
+  yield* mm.ptl.lock();
+  const cur = mm.pt.get(page);
+  if (cur === pte) mm.pt.set(page, pte | PTE_YOUNG | (write ? PTE_WRITE | PTE_DIRTY : 0));
+  mm.ptl.unlock();
+  return 0;
+}
+
+function* doAnonymousPage(k: HostKernel, mm: Mm, vma: Vma, page: number, write: boolean): Task<number> {
+  const pfn = yield* k.allocPage(mm);
+  if (pfn < 0) return fatalSignalPending(mm) ? VM_FAULT_SIGKILL : VM_FAULT_OOM;
+  const fr = k.frames;
+  fr.bytes.fill(0, pfn << PAGE_SHIFT, (pfn + 1) << PAGE_SHIFT);
+
+  yield* mm.ptl.lock();
+  if (mm.pt.get(page) !== PTE_NONE || mm.oomReaped) {
+    mm.ptl.unlock();
+    k.folioPut(pfn);
+    return mm.oomReaped ? VM_FAULT_SIGKILL : 0;
+  }
+  // The allocation reference becomes the mapping's reference.
+  fr.flags[pfn]! |= PG_swapbacked | PG_uptodate;
+  fr.mapcount[pfn] = 1;
+  fr.rmapMm[pfn] = mm.id;
+  fr.rmapHvaPage[pfn] = page;
+  mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (vma.prot & PROT_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0)));
+  mm.anonRss++;
+  k.lru.add(pfn);
+  mm.ptl.unlock();
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'map-anon', mm: mm.id, hva: page * PAGE_SIZE, pfn });
+  return 0;
+}
+
+function* doSwapPage(k: HostKernel, mm: Mm, vma: Vma, page: number, pte: number, write: boolean): Task<number> {
+  const fr = k.frames;
+  const swap = k.swap;
+  const slot = pteSwapSlot(pte);
+  let major = false;
+
+  let pfn = swap.lookup(slot);
+  if (pfn >= 0) {
+    fr.refcount[pfn]!++;
+    k.ctx.stats.swapCacheHit++;
+  } else {
+    const np = yield* k.allocPage(mm);
+    if (np < 0) return fatalSignalPending(mm) ? VM_FAULT_SIGKILL : VM_FAULT_OOM;
+    // Allocation may have slept: the entry may be gone, or another fault cached it.
+    if (mm.pt.get(page) !== pte) {
+      k.folioPut(np);
+      return 0;
+    }
+    pfn = swap.lookup(slot);
+    if (pfn >= 0) {
+      k.folioPut(np);
+      fr.refcount[pfn]!++;
+      k.ctx.stats.swapCacheHit++;
+    } else {
+      pfn = np;
+      major = true;
+      fr.flags[pfn]! |= PG_locked | PG_swapbacked;
+      swap.addToSwapCache(pfn, slot);
+      k.lru.add(pfn);
+      yield* swap.readPage(pfn);
+      fr.unlockPage(pfn);
+    }
+  }
+
+  yield* fr.lockPage(pfn);
+  yield* mm.ptl.lock();
+  const stillOurs =
+    mm.pt.get(page) === pte &&
+    !mm.oomReaped &&
+    (fr.flags[pfn]! & (PG_swapcache | PG_uptodate)) === (PG_swapcache | PG_uptodate) &&
+    fr.swapSlot[pfn] === slot;
+  if (!stillOurs) {
+    mm.ptl.unlock();
+    freeSwapCacheLocked(k, pfn);
+    fr.unlockPage(pfn);
+    k.folioPut(pfn);
+    return mm.oomReaped ? VM_FAULT_SIGKILL : 0;
+  }
+  // Our lookup reference becomes the mapping's reference.
+  fr.mapcount[pfn]!++;
+  fr.rmapMm[pfn] = mm.id;
+  fr.rmapHvaPage[pfn] = page;
+  mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (vma.prot & PROT_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0)));
+  mm.anonRss++;
+  mm.swapEnts--;
+  // No pte names the slot any more: drop the swap copy (folio_free_swap), so RAM holds
+  // the only copy and the page must be written again before it can be reclaimed.
+  if (swap.swapFree(slot) === pfn) {
+    swap.deleteFromSwapCache(pfn);
+    fr.flags[pfn]! |= PG_dirty;
+  }
+  mm.ptl.unlock();
+  fr.unlockPage(pfn);
+  if (major) k.ctx.stats.pgmajfault++;
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'map-swapin', mm: mm.id, hva: page * PAGE_SIZE, pfn, slot, major });
+  return 0;
+}
+
+// ---- user access (copy_to_user / copy_from_user) --------------------------------------
+
+/**
+ * Copies between a process's memory and `buf`, faulting pages in as the MMU would:
+ * the fast path reads the pte like a hardware walk (setting young, and dirty on
+ * write); a miss takes mmap_lock for read and calls the fault handler. A copy within
+ * one page never yields, so reclaim cannot take the page from under it.
+ * Returns 0 or a negative errno (-EFAULT, -ENOMEM, -EINTR when killed).
+ */
+function* accessUser(k: HostKernel, mm: Mm, hva: number, buf: Uint8Array, write: boolean): Task<number> {
+  const bytes = k.frames.bytes;
+  const need = write ? PTE_WRITE : 0;
+  let done = 0;
+  while (done < buf.length) {
+    if (fatalSignalPending(mm)) return -EINTR;
+    const cur = hva + done;
+    const page = cur >>> PAGE_SHIFT;
+    const off = cur & PAGE_MASK;
+    const n = Math.min(PAGE_SIZE - off, buf.length - done);
+    const pte = mm.pt.get(page);
+    if (ptePresent(pte) && (pte & need) === need) {
+      const base = (ptePfn(pte) << PAGE_SHIFT) + off;
+      if (write) {
+        bytes.set(buf.subarray(done, done + n), base);
+        mm.pt.set(page, pte | PTE_YOUNG | PTE_DIRTY);
+      } else {
+        buf.set(bytes.subarray(base, base + n), done);
+        if (!(pte & PTE_YOUNG)) mm.pt.set(page, pte | PTE_YOUNG);
+      }
+      done += n;
+      yield* preempt();
+      continue;
+    }
+    yield* mm.mmapLock.downRead();
+    let r: number;
+    try {
+      r = yield* handleMmFault(k, mm, cur, write);
+    } finally {
+      mm.mmapLock.upRead();
+    }
+    if (r !== 0) return faultToErrno(r);
+  }
+  return 0;
+}
+
+export function accessWrite(k: HostKernel, mm: Mm, hva: number, src: Uint8Array): Task<number> {
+  return accessUser(k, mm, hva, src, true);
+}
+
+export function accessRead(k: HostKernel, mm: Mm, hva: number, dst: Uint8Array): Task<number> {
+  return accessUser(k, mm, hva, dst, false);
+}

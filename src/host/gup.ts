@@ -1,0 +1,106 @@
+// Counterpart: mm/gup.c (get_user_pages, pin_user_pages, gup-fast, put/unpin)
+//
+// FOLL_GET takes one reference: reclaim may still unmap the page (that is what the
+// notifiers are for) but cannot free it, so the data stays in the frame and in the
+// swap cache until put_page. FOLL_PIN adds GUP_PIN_COUNTING_BIAS: reclaim sees
+// folio_maybe_dma_pinned and leaves the page mapped and resident.
+//
+// The returned pfn is the handle; the caller reads/writes frames.bytes at
+// frames.offsetOf(pfn) and must put what it got, passing dirty = true if it wrote
+// (set_page_dirty_lock before put), or the write may be lost if the page was clean
+// in the swap cache.
+
+import type { Task } from '../sched/index.js';
+import { GUP_PIN_COUNTING_BIAS, PG_dirty } from './frames.js';
+import { EFAULT, EINTR, faultToErrno, handleMmFault } from './fault.js';
+import type { HostKernel } from './kernel.js';
+import type { Mm } from './mm.js';
+import { PAGE_SHIFT, PTE_DIRTY, PTE_WRITE, PTE_YOUNG, ptePfn, ptePresent } from './pte.js';
+import { PROT_READ, PROT_WRITE } from './vma.js';
+
+/**
+ * follow_page_pte under the PT lock: the reference is taken while the pte still maps
+ * the page, so it cannot be freed in between. -1 when a fault is needed.
+ */
+function* followPage(k: HostKernel, mm: Mm, page: number, write: boolean, refs: number): Task<number> {
+  yield* mm.ptl.lock();
+  const pte = mm.pt.get(page);
+  let pfn = -1;
+  if (ptePresent(pte) && (!write || pte & PTE_WRITE)) {
+    pfn = ptePfn(pte);
+    k.frames.refcount[pfn]! += refs;
+    k.frames.gupRefs[pfn]! += refs;
+    // FOLL_TOUCH: the access counts for aging; a write access dirties.
+    mm.pt.set(page, pte | PTE_YOUNG | (write ? PTE_DIRTY : 0));
+  }
+  mm.ptl.unlock();
+  return pfn;
+}
+
+function* gupOne(k: HostKernel, mm: Mm, hva: number, write: boolean, refs: number): Task<number> {
+  yield* mm.mmapLock.downRead();
+  try {
+    const page = hva >>> PAGE_SHIFT;
+    for (;;) {
+      if (mm.owner !== null && mm.owner.killed) return -EINTR;
+      const vma = mm.vmas.find(hva);
+      if (vma === undefined || !(vma.prot & (write ? PROT_WRITE : PROT_READ))) return -EFAULT;
+      const pfn = yield* followPage(k, mm, page, write, refs);
+      if (pfn >= 0) {
+        if (k.ctx.tracing()) k.ctx.trace({ type: refs === 1 ? 'gup' : 'pin', mm: mm.id, hva, pfn, write });
+        return pfn;
+      }
+      const r = yield* handleMmFault(k, mm, hva, write);
+      if (r !== 0) return faultToErrno(r);
+    }
+  } finally {
+    mm.mmapLock.upRead();
+  }
+}
+
+/** get_user_pages (one page, FOLL_GET): pfn with a reference, or a negative errno. May sleep. */
+export function getUserPages(k: HostKernel, mm: Mm, hva: number, write: boolean): Task<number> {
+  return gupOne(k, mm, hva, write, 1);
+}
+
+/** pin_user_pages (one page, FOLL_PIN | FOLL_LONGTERM): pfn with a pin, or a negative errno. */
+export function pinUserPages(k: HostKernel, mm: Mm, hva: number, write: boolean): Task<number> {
+  return gupOne(k, mm, hva, write, GUP_PIN_COUNTING_BIAS);
+}
+
+/**
+ * get_user_pages_fast without the fallback: takes a reference only if the pte is
+ * present (and writable for write) right now; -1 otherwise. Never sleeps, takes no
+ * lock (the walk and the increment happen in one step, as with IRQs off).
+ */
+export function getUserPagesFast(k: HostKernel, mm: Mm, hva: number, write: boolean): number {
+  const page = hva >>> PAGE_SHIFT;
+  const pte = mm.pt.get(page);
+  if (!ptePresent(pte) || (write && !(pte & PTE_WRITE))) return -1;
+  const pfn = ptePfn(pte);
+  k.frames.refcount[pfn]!++;
+  k.frames.gupRefs[pfn]!++;
+  return pfn;
+}
+
+function dropRefs(k: HostKernel, pfn: number, refs: number, dirty: boolean, what: string): void {
+  const fr = k.frames;
+  if (fr.gupRefs[pfn]! < refs || fr.refcount[pfn]! < refs) {
+    throw new Error(`BUG: ${what} of pfn ${pfn} without a matching reference (${fr.describe(pfn)})`);
+  }
+  if (dirty) fr.flags[pfn]! |= PG_dirty;
+  fr.gupRefs[pfn]! -= refs;
+  fr.refcount[pfn]! -= refs - 1;
+  if (k.ctx.tracing()) k.ctx.trace({ type: what, pfn, dirty });
+  k.folioPut(pfn);
+}
+
+/** put_page for a reference from getUserPages/getUserPagesFast. */
+export function putPage(k: HostKernel, pfn: number, dirty = false): void {
+  dropRefs(k, pfn, 1, dirty, 'put_page');
+}
+
+/** unpin_user_page (unpin_user_pages_dirty_lock when dirty). */
+export function unpinUserPage(k: HostKernel, pfn: number, dirty = false): void {
+  dropRefs(k, pfn, GUP_PIN_COUNTING_BIAS, dirty, 'unpin_user_page');
+}

@@ -1,0 +1,65 @@
+// Counterpart: mm/memory.c (zap_page_range_single / unmap_vmas / zap_pte_range)
+//
+// A range zap is bracketed by invalidate_range_start/end: start sees every pte of
+// the range unchanged, end runs after they are gone and after the pages that lost
+// their last reference went back to the free list (the strongest case for a
+// secondary MMU: "pages may already be freed").
+
+import type { Task } from '../sched/index.js';
+import { PG_dirty, PG_swapcache } from './frames.js';
+import type { HostKernel } from './kernel.js';
+import type { Mm } from './mm.js';
+import type { MmuNotifierRange, MmuNotifyEvent } from './mmu-notifier.js';
+import { PAGE_SHIFT, PTE_DIRTY, PTE_NONE, ptePfn, ptePresent, pteSwapSlot } from './pte.js';
+
+/**
+ * Clears every pte in [start, end) (hva bytes, page aligned). The caller holds
+ * mmap_lock (read for MADV_DONTNEED, write for munmap/exit), or is the OOM reaper
+ * (read, non-blockable). Returns 0, or -EAGAIN when a non-blockable start failed
+ * and nothing was changed.
+ */
+export function* zapPageRange(k: HostKernel, mm: Mm, start: number, end: number, event: MmuNotifyEvent, blockable = true): Task<number> {
+  const range: MmuNotifierRange = { mm, start, end, event, blockable };
+  const r = yield* k.mn.invalidateRangeStart(range);
+  if (r !== 0) return r;
+
+  const fr = k.frames;
+  const toPut: number[] = [];
+  const cachedSlots: number[] = [];
+  yield* mm.ptl.lock();
+  mm.pt.forEachInRange(start >>> PAGE_SHIFT, end >>> PAGE_SHIFT, (page, pte) => {
+    mm.pt.set(page, PTE_NONE);
+    if (ptePresent(pte)) {
+      const pfn = ptePfn(pte);
+      if (pte & PTE_DIRTY) fr.flags[pfn]! |= PG_dirty;
+      fr.mapcount[pfn]!--;
+      fr.rmapMm[pfn] = 0;
+      mm.anonRss--;
+      toPut.push(pfn);
+    } else {
+      mm.swapEnts--;
+      const cachePfn = k.swap.swapFree(pteSwapSlot(pte));
+      if (cachePfn >= 0) cachedSlots.push(cachePfn);
+    }
+  });
+  mm.ptl.unlock();
+  // tlb_finish_mmu -> free_pages_and_swap_cache: the pages go back only after the
+  // ptes are gone and "flushed"; an unmapped page still caching a slot drops it too.
+  for (const pfn of toPut) {
+    if (fr.flags[pfn]! & PG_swapcache && fr.mapcount[pfn] === 0) k.freeSwapCache(pfn);
+    k.folioPut(pfn);
+  }
+  for (const pfn of cachedSlots) k.freeSwapCache(pfn);
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'zap', mm: mm.id, start, end, event, pages: toPut.length, swapEntries: cachedSlots.length });
+
+  yield* k.mn.invalidateRangeEnd(range);
+  return 0;
+}
+
+/** free_swap_and_cache's second half: drop a cache page no pte refers to, if nobody is using it. */
+export function freeSwapCacheLocked(k: HostKernel, pfn: number): void {
+  const fr = k.frames;
+  if (!(fr.flags[pfn]! & PG_swapcache)) return;
+  if (k.swap.swapMap[fr.swapSlot[pfn]!] !== 0 || fr.mapcount[pfn] !== 0) return;
+  k.swap.deleteFromSwapCache(pfn);
+}
