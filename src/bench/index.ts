@@ -1,0 +1,42 @@
+// npm run bench [-- --quick] [--no-qemu] [--only SECTION[,SECTION]]
+// Runs every benchmark section in turn; new sections register in SECTIONS.
+
+import { hartSection } from './hart.js';
+import { hostSection } from './host-section.js';
+import type { BenchContext, BenchSection } from './section.js';
+
+export const SECTIONS: BenchSection[] = [hartSection, hostSection];
+
+const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]]
+sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
+
+export async function main(argv: string[]): Promise<number> {
+  let quick = false;
+  let noQemu = false;
+  let only: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--no-qemu') noQemu = true;
+    else if (a === '--only' && argv[i + 1] !== undefined) only = argv[++i]!.split(',');
+    else if (a.startsWith('--only=')) only = a.slice(7).split(',');
+    else {
+      console.error(`bench: unknown argument '${a}'\n${USAGE}`);
+      return 2;
+    }
+  }
+  const selected = only ? SECTIONS.filter((s) => only.includes(s.name)) : SECTIONS;
+  if (only && selected.length !== only.length) {
+    console.error(`bench: unknown section in '${only.join(',')}'\n${USAGE}`);
+    return 2;
+  }
+  const ctx: BenchContext = { quick, noQemu, log: (line) => console.log(line) };
+  console.log(`shadowvisor bench (node ${process.version}${quick ? ', quick' : ''})`);
+  for (const s of selected) {
+    console.log(`\n== ${s.name}: ${s.description}`);
+    await s.run(ctx);
+  }
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,118 @@
+// The CLI contract that conformance suites rely on, driven through main().
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main, parseSize, type CliIo } from '../../src/cli.js';
+
+const bin = (name: string) => fileURLToPath(new URL(`../../guest-programs/bin/${name}.elf`, import.meta.url));
+
+function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('latin1'));
+  const io: CliIo = {
+    stdout: (c) => void (stdout += text(c)),
+    stderr: (c) => void (stderr += text(c)),
+    readFile: (p) => readFileSync(p),
+  };
+  const code = main(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('shadowvisor run --bare', () => {
+  it('exits 0 on a pass and prints guest output on stdout', () => {
+    const r = cli('run', '--bare', bin('hello'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('Hello from shadowvisor guest (uart16550)\nHello from shadowvisor guest (htif)\n');
+    expect(r.stderr).toBe('');
+  });
+
+  it('exits with the failing test number and says so', () => {
+    const r = cli('run', '--bare', bin('selftest-fail'));
+    expect(r.code).toBe(7);
+    expect(r.stderr).toBe('FAIL: test 7\n');
+  });
+
+  it('stops at --max-insns with exit 124', () => {
+    for (const args of [['--max-insns', '5000'], ['--max-insns=5000']]) {
+      const r = cli('run', '--bare', bin('spin'), ...args);
+      expect(r.code).toBe(124);
+      expect(r.stderr).toMatch(/^instruction limit reached \(5000 instructions\) at pc=0x8000[0-9a-f]{4}\n$/);
+    }
+  });
+
+  it('a limit larger than the run does not trigger', () => {
+    expect(cli('run', '--bare', bin('isa-alu'), '--max-insns', '1000000').code).toBe(0);
+  });
+
+  it('rejects a file that is not an ELF with exit 2', () => {
+    const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
+    const r = cli('run', '--bare', pkg);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/package\.json: not an ELF file \(bad magic/);
+  });
+
+  it('reports a missing file with exit 2', () => {
+    const r = cli('run', '--bare', '/nonexistent/x.elf');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cannot read \/nonexistent\/x\.elf/);
+  });
+
+  it('honours --mem', () => {
+    expect(cli('run', '--bare', bin('isa-alu'), '--mem', '64M').code).toBe(0);
+    const r = cli('run', '--bare', bin('bench-mem'), '--mem', '1M');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/outside RAM \[0x80000000, 0x80100000\)/);
+  });
+
+  it('--trace writes one line per instruction to stderr', () => {
+    const r = cli('run', '--bare', bin('isa-alu'), '--trace');
+    expect(r.code).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines[0]).toBe('core   0: 3 0x80000000 (0x00000297) auipc t0, 0x0');
+    expect(lines.every((l) => /^core   0: [013] 0x[0-9a-f]{8} \(/.test(l))).toBe(true);
+  });
+
+  it.each([
+    [['frob'], /unknown command 'frob'/],
+    [[], /usage: shadowvisor run --bare/],
+    [['run', bin('hello')], /pass --bare/],
+    [['run', '--bare'], /no ELF file given/],
+    [['run', '--bare', bin('hello'), '--bogus'], /unknown option '--bogus'/],
+    [['run', '--bare', bin('hello'), '--max-insns'], /--max-insns needs a value/],
+    [['run', '--bare', bin('hello'), '--max-insns', '12x'], /not a positive integer/],
+    [['run', '--bare', bin('hello'), '--mem', 'lots'], /cannot read size/],
+    [['run', '--bare', bin('hello'), bin('spin')], /more than one file/],
+  ])('usage error %j exits 2', (argv, message) => {
+    const r = cli(...argv);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).toMatch(/usage:/);
+  });
+
+  it('--help exits 0', () => {
+    const r = cli('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/usage:/);
+  });
+});
+
+describe('parseSize', () => {
+  it.each([
+    ['128M', 128 << 20],
+    ['64m', 64 << 20],
+    ['1G', 1 << 30],
+    ['65536K', 64 << 20],
+    ['8MiB', 8 << 20],
+    ['1048576', 1 << 20],
+  ])('%s', (text, bytes) => expect(parseSize(text)).toBe(bytes));
+
+  it.each(['0', '100', '2G', '3000M', 'M'])('rejects %s', (text) => expect(() => parseSize(text)).toThrow());
+});
+
+describe('entry point', () => {
+  it('src/cli.ts starts with a node shebang (bin: dist/cli.js)', () => {
+    const src = readFileSync(new URL('../../src/cli.ts', import.meta.url), 'utf8');
+    expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+});
