@@ -57,6 +57,12 @@ export const STOP_EXIT = 2;
 export const STOP_REQUEST = 3;
 /** wfi with no interrupt pending-and-enabled; pc is past the wfi. */
 export const STOP_WFI = 4;
+/**
+ * trapToHost: a trap bound for M-mode was taken by the host instead (the VMM
+ * plays the M-mode firmware, as KVM does for a RISC-V guest). hostTrapCause and
+ * hostTrapTval say what; pc is the trapping instruction and no CSR changed.
+ */
+export const STOP_HOST_TRAP = 5;
 
 /** run() executes at most this many instructions per call (its counters stay int32). */
 export const MAX_BUDGET = 0x3fffffff;
@@ -96,6 +102,8 @@ export interface HartOptions {
   hartId?: number;
   /** Instructions per mtime tick (default 1). */
   mtimeDivisor?: number;
+  /** Traps that would enter M-mode stop run() with STOP_HOST_TRAP instead. */
+  trapToHost?: boolean;
 }
 
 /** Unsigned high word of the 64-bit product, in 16-bit limbs so every partial is exact. */
@@ -189,6 +197,10 @@ export class Hart {
   faultTval = 0;
   private slowStatus = SLOW_OK;
   private stopCode = 0;
+  readonly trapToHost: boolean;
+  /** The trap that made run() return STOP_HOST_TRAP (interrupts have bit 31 set). */
+  hostTrapCause = 0;
+  hostTrapTval = 0;
   private stopRequested = false;
   /** A callback changed something the outer loop must look at. */
   private recheck = false;
@@ -208,6 +220,7 @@ export class Hart {
     this.bus = opts.bus;
     this.mhartid = opts.hartId ?? 0;
     this.mtimeDivisor = opts.mtimeDivisor ?? 1;
+    this.trapToHost = opts.trapToHost ?? false;
     settleFields(this);
   }
 
@@ -481,7 +494,13 @@ export class Hart {
         }
         this.updateTimer();
         const irq = this.pendingInterrupt();
-        if (irq >= 0) pc = this.trap(pc, irq, true, 0) | 0;
+        if (irq >= 0) {
+          pc = this.trap(pc, irq, true, 0) | 0;
+          if (this.stopCode !== 0) { // an interrupt for the host: leave before the next instruction
+            act = ACT_BOUNDARY;
+            continue;
+          }
+        }
         this.recheck = false;
         limit = budget;
         if ((this.mip & MIP_MTIP) === 0) {
@@ -765,6 +784,13 @@ export class Hart {
     const deleg = prev <= PRIV_S && (((interrupt ? this.mideleg : this.medeleg) >>> cause) & 1) !== 0;
     const causeVal = interrupt ? (cause | 0x80000000) : cause;
     const s = this.mstatus;
+    if (!deleg && this.trapToHost) {
+      // The instruction has not retired; run() returns at the next boundary.
+      this.hostTrapCause = causeVal;
+      this.hostTrapTval = tval;
+      this.stopCode = STOP_HOST_TRAP;
+      return pc;
+    }
     if (deleg) {
       this.scause = causeVal;
       this.sepc = pc;
@@ -1096,6 +1122,9 @@ export class Hart {
           // Not ASID-tagged, so an ASID-only fence flushes everything.
           if (rs1 === 0) this.flushTlb();
           else this.flushTlbPage(this.regs[rs1]!);
+          // A shadow MMU learns here that guest tables may have changed.
+          const rs2 = (insn >>> 20) & 31;
+          this.translator.sfenceVma?.(this, rs1 === 0 ? null : this.regs[rs1]!, rs2 === 0 ? null : this.regs[rs2]!);
           return (pc + 4) | 0;
         }
       }
@@ -1247,6 +1276,7 @@ export class Hart {
       case CSR_SATP:
         this.satp = v;
         this.flushTlb();
+        this.translator.satpChanged?.(this, v);
         break;
 
       case CSR_MSTATUS: this.writeMstatus(v); break;

@@ -41,6 +41,10 @@ export interface Translator {
   lastSuperpage?: boolean;
   /** Host page offset for TRANSLATE_NOCACHE. */
   lastHostPage?: number;
+  /** sfence.vma ran (after the hart flushed its own TLB); null = all addresses / all ASIDs. */
+  sfenceVma?(hart: Hart, gva: number | null, asid: number | null): void;
+  /** satp was written (after the hart flushed its own TLB). */
+  satpChanged?(hart: Hart, satp: number): void;
 }
 
 /*
