@@ -1,6 +1,6 @@
-// The KVM layer's foundation: memslots, the shadow MMU's value, rmap and store
-// layers, counters and the audit. The fault path and the notifier handlers build on
-// these (see DESIGN.md "KVM").
+// The KVM layer (see DESIGN.md "KVM"): the VM and its vCPUs (vm.ts, vcpu.ts), memslots,
+// the shadow MMU in layers (spte values, rmaps, the shadow page store, the translator
+// the hart walks, the fault path, the notifier handlers), counters and the audit.
 
 export { BUG, KvmBug } from './bug.js';
 export {
@@ -54,3 +54,8 @@ export {
   type ShadowPagesOptions,
 } from './mmu/shadow-pages.js';
 export { auditMmu } from './mmu/audit.js';
+export { Vm, type KvmEvent, type KvmProtocol, type VmDebug, type VmOptions } from './vm.js';
+export { Vcpu, type VcpuExit, type VcpuRunOptions, type VcpuState } from './vcpu.js';
+export { ROOT_KEY_DIRECT, ShadowTranslator } from './mmu/translator.js';
+export { GuestWalker, injectGuestTrap, kvmMmuPageFault, kvmMmuSyncLocked, walkGuest, type FaultResult } from './mmu/fault.js';
+export { kvmMmuNotifierOps } from './mmu/notifier.js';

@@ -37,6 +37,15 @@ export const HVA_LIMIT = 2 ** 32;
 /** KVM_HVA_ERR_BAD. */
 export const HVA_ERR_BAD = -1;
 
+/**
+ * Non-empty rmap heads are counted per chunk of 2^RMAP_CHUNK_SHIFT gfns and per
+ * super-chunk of 2^RMAP_SUPER_SHIFT gfns, so a range walk (a notifier invalidating
+ * 256 MiB of which 3 pages are mapped) skips empty stretches: its cost follows the
+ * mapped sptes, not the length of the range. ShadowPages keeps the counts.
+ */
+export const RMAP_CHUNK_SHIFT = 6;
+export const RMAP_SUPER_SHIFT = 12;
+
 export interface Memslot {
   readonly id: number;
   readonly baseGfn: number;
@@ -46,6 +55,23 @@ export interface Memslot {
   readonly flags: number;
   /** rmap heads, one per page of the slot, indexed by gfn - baseGfn (see mmu/rmap.ts). */
   readonly rmap: Int32Array;
+  /** Non-empty heads per chunk of rmap (see RMAP_CHUNK_SHIFT). */
+  readonly rmapChunkUsed: Uint16Array;
+  /** Non-empty heads per super-chunk. */
+  readonly rmapSuperUsed: Uint16Array;
+}
+
+function newSlot(id: number, baseGfn: number, npages: number, userspaceAddr: number, flags: number): Memslot {
+  return {
+    id,
+    baseGfn,
+    npages,
+    userspaceAddr,
+    flags,
+    rmap: new Int32Array(npages),
+    rmapChunkUsed: new Uint16Array(Math.ceil(npages / (1 << RMAP_CHUNK_SHIFT))),
+    rmapSuperUsed: new Uint16Array(Math.ceil(npages / (1 << RMAP_SUPER_SHIFT))),
+  };
 }
 
 /** struct kvm_userspace_memory_region; byte addresses and sizes, as userspace passes them. */
@@ -247,7 +273,7 @@ export class Memslots {
     const npages = size / PAGE_SIZE;
     if (old === undefined) {
       this.checkNoOverlap(id, baseGfn, npages);
-      const slot: Memslot = { id, baseGfn, npages, userspaceAddr: hva, flags, rmap: new Int32Array(npages) };
+      const slot = newSlot(id, baseGfn, npages, hva, flags);
       this.publish(id, slot);
       return { kind: 'create', slot, generation: this.gen };
     }
@@ -273,7 +299,7 @@ export class Memslots {
     }
     if (baseGfn !== old.baseGfn) {
       this.checkNoOverlap(id, baseGfn, npages);
-      const slot: Memslot = { id, baseGfn, npages, userspaceAddr: hva, flags, rmap: new Int32Array(npages) };
+      const slot = newSlot(id, baseGfn, npages, hva, flags);
       this.publish(id, slot);
       return { kind: 'move', old, slot, generation: this.gen };
     }

@@ -8,7 +8,7 @@
 // mid-change.
 
 import type { Memslots } from '../memslots.js';
-import { KVM_MEM_READONLY } from '../memslots.js';
+import { KVM_MEM_READONLY, RMAP_CHUNK_SHIFT, RMAP_SUPER_SHIFT } from '../memslots.js';
 import { forEachRmap } from './rmap.js';
 import type { ShadowPages } from './shadow-pages.js';
 import { SPTES_PER_PAGE, SP_ACTIVE, SP_FREE, SP_ZAPPED, SP_ZAPPED_ROOT, roleLevel, sptepIndex, sptepPage } from './shadow-pages.js';
@@ -47,7 +47,21 @@ export function auditMmu(memslots: Memslots, sps: ShadowPages, limit = 100): str
       }
     }
   };
-  for (const slot of memslots.all()) walkChains(slot.rmap, `rmap of slot ${slot.id} page`);
+  for (const slot of memslots.all()) {
+    walkChains(slot.rmap, `rmap of slot ${slot.id} page`);
+    const chunks = new Uint16Array(slot.rmapChunkUsed.length);
+    const supers = new Uint16Array(slot.rmapSuperUsed.length);
+    for (let i = 0; i < slot.npages; i++) {
+      if (slot.rmap[i] === 0) continue;
+      chunks[i >>> RMAP_CHUNK_SHIFT]!++;
+      supers[i >>> RMAP_SUPER_SHIFT]!++;
+    }
+    // Only an undercount is dangerous (range walks would skip mapped gfns); an
+    // overcount costs a look at an empty chunk.
+    if (chunks.some((n, c) => n > slot.rmapChunkUsed[c]!) || supers.some((n, c) => n > slot.rmapSuperUsed[c]!)) {
+      report(`slot ${slot.id}: rmap chunk counts are below the non-empty heads: range walks would skip mapped gfns`);
+    }
+  }
   walkChains(sps.parents, 'parent list of sp');
   if (reached !== pool.inUse) report(`${pool.inUse} rmap descriptors in use but ${reached} reachable: ${pool.inUse - reached} leaked`);
   if (cyclic) return problems;

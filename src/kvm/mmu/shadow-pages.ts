@@ -40,7 +40,7 @@
 import { LRUCache } from 'lru-cache';
 import { BUG } from '../bug.js';
 import type { Memslot, Memslots } from '../memslots.js';
-import { KVM_MEM_READONLY } from '../memslots.js';
+import { KVM_MEM_READONLY, RMAP_CHUNK_SHIFT, RMAP_SUPER_SHIFT } from '../memslots.js';
 import type { KvmStats } from '../stats.js';
 import { PteListPool, forEachRmap, rmapAdd, rmapDrain, rmapHistogram, rmapRemove } from './rmap.js';
 import {
@@ -126,6 +126,12 @@ export interface MmuHooks {
    * clean or idle.
    */
   onSpteClear(pfn: number, wasDirty: boolean, wasAccessed: boolean): void;
+  /**
+   * A leaf spte mapping pfn was cleared (after onSpteClear carried its A/D). For
+   * protocols where a spte owns a page reference or pin (v7, pin), this is where
+   * it is given back; the page may be freed by the time the hook returns.
+   */
+  onLeafSpteDrop?(pfn: number): void;
 }
 
 export interface ShadowPagesOptions {
@@ -164,6 +170,7 @@ export class ShadowPages {
   private walkFlush = false;
   private walkGfn = 0;
   private walkPtProtect = false;
+  private walkSlot: Memslot | null = null;
 
   constructor(
     private readonly memslots: Memslots,
@@ -324,7 +331,10 @@ export class ShadowPages {
     const old = this.sptes[sptep]!;
     if (old === 0) return false;
     this.sptes[sptep] = 0;
-    if (isLeafSpte(old)) this.hooks.onSpteClear(sptePfn(old), isDirty(old), isAccessed(old));
+    if (isLeafSpte(old)) {
+      this.hooks.onSpteClear(sptePfn(old), isDirty(old), isAccessed(old));
+      this.hooks.onLeafSpteDrop?.(sptePfn(old));
+    }
     return true;
   }
 
@@ -387,7 +397,9 @@ export class ShadowPages {
     }
     this.mmuSpteSet(sptep, spte);
     this.spteGfn[sptep] = gfn;
-    rmapAdd(this.pool, slot.rmap, gfn - slot.baseGfn, sptep);
+    const i = gfn - slot.baseGfn;
+    if (slot.rmap[i] === 0) rmapHeadUsed(slot, i, 1);
+    rmapAdd(this.pool, slot.rmap, i, sptep);
     return flush;
   }
 
@@ -416,7 +428,9 @@ export class ShadowPages {
     if (isLeafSpte(old)) {
       const gfn = this.spteGfn[sptep]!;
       const slot = this.slotOf(gfn, `dropSpte(${sptep})`);
-      rmapRemove(this.pool, slot.rmap, gfn - slot.baseGfn, sptep);
+      const i = gfn - slot.baseGfn;
+      rmapRemove(this.pool, slot.rmap, i, sptep);
+      if (slot.rmap[i] === 0) rmapHeadUsed(slot, i, -1);
       return this.mmuSpteClearTrackBits(sptep);
     }
     if (!isNonLeafSpte(old)) BUG(`dropSpte: sptep ${sptep} holds malformed ${spteToString(old)}`);
@@ -552,12 +566,18 @@ export class ShadowPages {
    */
   unmapGfnRange(slot: Memslot, gfnStart: number, gfnEnd: number): boolean {
     this.walkFlush = false;
-    for (let gfn = gfnStart; gfn < gfnEnd; gfn++) {
-      this.walkGfn = gfn;
-      rmapDrain(this.pool, slot.rmap, gfn - slot.baseGfn, this.zapRmapEntry);
-    }
+    this.walkSlot = slot;
+    forEachUsedRmap(slot, gfnStart - slot.baseGfn, gfnEnd - slot.baseGfn, this.zapUsedHead);
+    this.walkSlot = null;
     return this.walkFlush;
   }
+
+  private readonly zapUsedHead = (i: number): void => {
+    const slot = this.walkSlot!;
+    this.walkGfn = slot.baseGfn + i;
+    rmapDrain(this.pool, slot.rmap, i, this.zapRmapEntry);
+    rmapHeadUsed(slot, i, -1);
+  };
 
   private readonly zapRmapEntry = (sptep: number): void => {
     const old = this.sptes[sptep]!;
@@ -570,11 +590,15 @@ export class ShadowPages {
   /** kvm_age_gfn: clear A in every spte of the range. Returns young. */
   ageGfnRange(slot: Memslot, gfnStart: number, gfnEnd: number): boolean {
     this.walkFlush = false;
-    for (let gfn = gfnStart; gfn < gfnEnd; gfn++) {
-      forEachRmap(this.pool, slot.rmap, gfn - slot.baseGfn, this.ageRmapEntry);
-    }
+    this.walkSlot = slot;
+    forEachUsedRmap(slot, gfnStart - slot.baseGfn, gfnEnd - slot.baseGfn, this.ageUsedHead);
+    this.walkSlot = null;
     return this.walkFlush;
   }
+
+  private readonly ageUsedHead = (i: number): void => {
+    forEachRmap(this.pool, this.walkSlot!.rmap, i, this.ageRmapEntry);
+  };
 
   private readonly ageRmapEntry = (sptep: number): void => {
     if (this.mmuSpteTestAndClearYoung(sptep)) this.walkFlush = true;
@@ -582,11 +606,16 @@ export class ShadowPages {
 
   /** kvm_test_age_gfn: stops at the first young spte; clears nothing. */
   testAgeGfnRange(slot: Memslot, gfnStart: number, gfnEnd: number): boolean {
-    for (let gfn = gfnStart; gfn < gfnEnd; gfn++) {
-      if (forEachRmap(this.pool, slot.rmap, gfn - slot.baseGfn, this.isYoungEntry)) return true;
-    }
-    return false;
+    this.walkFlush = false;
+    this.walkSlot = slot;
+    forEachUsedRmap(slot, gfnStart - slot.baseGfn, gfnEnd - slot.baseGfn, this.testAgeUsedHead);
+    this.walkSlot = null;
+    return this.walkFlush;
   }
+
+  private readonly testAgeUsedHead = (i: number): void => {
+    if (!this.walkFlush && forEachRmap(this.pool, this.walkSlot!.rmap, i, this.isYoungEntry)) this.walkFlush = true;
+  };
 
   private readonly isYoungEntry = (sptep: number): boolean => isAccessed(this.sptes[sptep]!);
 
@@ -647,5 +676,36 @@ export class ShadowPages {
       );
     }
     return lines.join('\n');
+  }
+}
+
+/** Keeps the chunk counts of a slot's rmap in step with one head turning used (+1) or empty (-1). */
+function rmapHeadUsed(slot: Memslot, i: number, delta: 1 | -1): void {
+  slot.rmapChunkUsed[i >>> RMAP_CHUNK_SHIFT]! += delta;
+  slot.rmapSuperUsed[i >>> RMAP_SUPER_SHIFT]! += delta;
+}
+
+/**
+ * Calls fn(i) for every non-empty rmap head i in [from, to) (slot-relative), skipping
+ * empty super-chunks and chunks: O(used heads + range / 4096), not O(range).
+ * fn may empty the head it is given (and must then update the counts).
+ */
+function forEachUsedRmap(slot: Memslot, from: number, to: number, fn: (i: number) => void): void {
+  const heads = slot.rmap;
+  const superSize = 1 << RMAP_SUPER_SHIFT;
+  const chunkSize = 1 << RMAP_CHUNK_SHIFT;
+  let i = from < 0 ? 0 : from;
+  const end = to > heads.length ? heads.length : to;
+  while (i < end) {
+    if (slot.rmapSuperUsed[i >>> RMAP_SUPER_SHIFT] === 0) {
+      i = ((i >>> RMAP_SUPER_SHIFT) + 1) * superSize;
+      continue;
+    }
+    if (slot.rmapChunkUsed[i >>> RMAP_CHUNK_SHIFT] === 0) {
+      i = ((i >>> RMAP_CHUNK_SHIFT) + 1) * chunkSize;
+      continue;
+    }
+    const chunkEnd = Math.min(end, ((i >>> RMAP_CHUNK_SHIFT) + 1) * chunkSize);
+    for (; i < chunkEnd; i++) if (heads[i] !== 0) fn(i);
   }
 }

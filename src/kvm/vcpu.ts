@@ -1,0 +1,207 @@
+// Counterpart: virt/kvm/kvm_main.c (kvm_vcpu_ioctl KVM_RUN) + arch/riscv/kvm/vcpu.c
+// (kvm_arch_vcpu_ioctl_run's loop, kvm_riscv_vcpu_exit) + kvm_vcpu_halt
+//
+// A vCPU is an explicit state machine driven by its thread:
+//
+//   idle --run()--> running --hart STOP_EXIT--> faulting --> running
+//                     |  \--wfi--> halted --interrupt/timer/kick--> running
+//                     \--exit (sbi, mmio, shutdown, budget, internal-error)--> idle
+//   any --vm.destroy()--> dead
+//
+// run() executes guest code in quanta; after each quantum it yields consume(n) (n
+// instructions of simulated time), the preemption point where kswapd, other
+// vCPUs and pressure threads interleave with the guest. Between quanta nothing of
+// the guest is in flight: a TRANSLATE_EXIT leaves the instruction unexecuted, so
+// a fault can sleep and the instruction restarts afterwards.
+
+import { MIP_MTIP } from '../hart/csr.js';
+import { Hart, STOP_BUDGET, STOP_EXIT, STOP_HOST_TRAP, STOP_REQUEST, STOP_WFI } from '../hart/hart.js';
+import type { HartOptions } from '../hart/hart.js';
+import type { MmioBus } from '../hart/translator.js';
+import { WaitQueue, consume, sleepTicks } from '../sched/index.js';
+import type { Task } from '../sched/index.js';
+import { GuestWalker, kvmMmuPageFault } from './mmu/fault.js';
+import type { FaultResult } from './mmu/fault.js';
+import { ShadowTranslator } from './mmu/translator.js';
+import type { Vm } from './vm.js';
+
+/** What KVM_RUN returned, as a typed message. */
+export type VcpuExit =
+  /** The guest made an SBI call (ecall from S-mode): a0-a7 in hart.regs, pc at the ecall. */
+  | { readonly reason: 'sbi' }
+  /** The VMM asked for an exit from an MMIO handler (requestExit('mmio')). */
+  | { readonly reason: 'mmio' }
+  /** The VMM asked for a shutdown (requestExit('shutdown')). */
+  | { readonly reason: 'shutdown' }
+  /** run({ maxInsns }) executed that many instructions. */
+  | { readonly reason: 'budget' }
+  /** KVM cannot go on (host memory gone, trap not delegated, ...): KVM_EXIT_INTERNAL_ERROR. */
+  | { readonly reason: 'internal-error'; readonly message: string };
+
+export type VcpuState = 'idle' | 'running' | 'faulting' | 'halted' | 'dead';
+
+export interface VcpuRunOptions {
+  /** Instructions per scheduler quantum (default 1000). */
+  quantum?: number;
+  /** Return { reason: 'budget' } after this many instructions (default: no limit). */
+  maxInsns?: number;
+}
+
+const CAUSE_SUPERVISOR_ECALL = 9;
+
+const EXIT_SBI: VcpuExit = Object.freeze({ reason: 'sbi' });
+const EXIT_MMIO: VcpuExit = Object.freeze({ reason: 'mmio' });
+const EXIT_SHUTDOWN: VcpuExit = Object.freeze({ reason: 'shutdown' });
+const EXIT_BUDGET: VcpuExit = Object.freeze({ reason: 'budget' });
+
+export class Vcpu {
+  readonly id: number;
+  readonly vm: Vm;
+  readonly hart: Hart;
+  readonly translator: ShadowTranslator;
+  /** @internal The fault path's guest walk result, reused. */
+  readonly walker = new GuestWalker();
+  state: VcpuState = 'idle';
+  /** Why the last 'error' fault result happened (becomes the internal-error message). */
+  lastError = '';
+  lastExit: VcpuExit | null = null;
+  /** Instructions run, faults handled by result. */
+  instructions = 0;
+  readonly faults: Record<FaultResult, number> = { fixed: 0, retry: 0, 'guest-fault': 0, mmio: 0, error: 0 };
+  private exitRequest: 'mmio' | 'shutdown' | null = null;
+  private kicked = false;
+  private readonly wakeup: WaitQueue;
+
+  /** @internal Use vm.createVcpu. */
+  constructor(vm: Vm, id: number, bus: MmioBus) {
+    this.vm = vm;
+    this.id = id;
+    this.translator = new ShadowTranslator(vm);
+    const opts: HartOptions = {
+      memory: vm.kernel.frames.buffer,
+      translator: this.translator,
+      bus,
+      hartId: id,
+      trapToHost: true,
+    };
+    this.hart = new Hart(opts);
+    this.wakeup = new WaitQueue(`kvm${vm.id}.vcpu${id}.wait`);
+  }
+
+  /**
+   * From a VMM callback running inside the hart (an MMIO handler): finish this
+   * instruction, then return { reason } from run().
+   */
+  requestExit(reason: 'mmio' | 'shutdown'): void {
+    this.exitRequest = reason;
+    this.hart.requestStop();
+    this.kick();
+  }
+
+  /** kvm_vcpu_kick: wake a vCPU halted in wfi (an interrupt was made pending). */
+  kick(): void {
+    this.kicked = true;
+    this.wakeup.wakeAll();
+  }
+
+  /** @internal The fault path's error return: records why. */
+  fail(message: string): 'error' {
+    this.lastError = message;
+    return 'error';
+  }
+
+  /** KVM_RUN. */
+  *run(opts: VcpuRunOptions = {}): Task<VcpuExit> {
+    const exit = yield* this.runLoop(opts);
+    this.lastExit = exit;
+    return exit;
+  }
+
+  private *runLoop(opts: VcpuRunOptions): Task<VcpuExit> {
+    if (this.vm.destroyed || this.state === 'dead') {
+      this.state = 'dead';
+      return { reason: 'internal-error', message: `vcpu ${this.id}: the VM is destroyed` };
+    }
+    if (this.state !== 'idle') throw new Error(`vcpu ${this.id}: run() while ${this.state}`);
+    const quantum = opts.quantum ?? 1000;
+    let left = opts.maxInsns ?? Number.POSITIVE_INFINITY;
+    const hart = this.hart;
+    this.state = 'running';
+    try {
+      for (;;) {
+        if (this.exitRequest !== null) return this.takeExitRequest();
+        if (left <= 0) return EXIT_BUDGET;
+        const code = hart.run(left < quantum ? left : quantum);
+        const n = hart.lastRunInsns;
+        left -= n;
+        this.instructions += n;
+        yield* consume(n);
+        if (code === STOP_BUDGET) continue;
+        if (code === STOP_EXIT) {
+          this.state = 'faulting';
+          const r = yield* kvmMmuPageFault(this);
+          this.state = 'running';
+          this.faults[r]++;
+          if (r === 'error') return { reason: 'internal-error', message: this.lastError };
+          continue;
+        }
+        if (code === STOP_REQUEST) continue;
+        if (code === STOP_WFI) {
+          yield* this.halt();
+          continue;
+        }
+        if (code === STOP_HOST_TRAP) {
+          if (hart.hostTrapCause === CAUSE_SUPERVISOR_ECALL) return EXIT_SBI;
+          return {
+            reason: 'internal-error',
+            message:
+              `trap to the host: ${hart.hostTrapCause < 0 ? 'interrupt' : 'exception'} ${hart.hostTrapCause & 0x7fffffff} ` +
+              `tval 0x${(hart.hostTrapTval >>> 0).toString(16)} at pc 0x${(hart.pc >>> 0).toString(16)} (not delegated to S-mode)`,
+          };
+        }
+        return { reason: 'internal-error', message: `hart stopped with unknown code ${code}` };
+      }
+    } finally {
+      this.state = this.vm.destroyed ? 'dead' : 'idle';
+    }
+  }
+
+  private takeExitRequest(): VcpuExit {
+    const r = this.exitRequest;
+    this.exitRequest = null;
+    return r === 'shutdown' ? EXIT_SHUTDOWN : EXIT_MMIO;
+  }
+
+  /**
+   * kvm_vcpu_halt after wfi: sleep until an interrupt is pending and enabled. A timer
+   * deadline is a wakeup source: sleep that long in simulated time, then move the
+   * hart's time to it. Otherwise wait for kick() (the VMM injecting an interrupt).
+   */
+  private *halt(): Task {
+    const h = this.hart;
+    this.state = 'halted';
+    h.updateTimer();
+    if ((h.mip & h.mie) !== 0) {
+      this.state = 'running';
+      return;
+    }
+    if ((h.mtimecmpLo & h.mtimecmpHi) !== -1 && (h.mip & MIP_MTIP) === 0) {
+      yield* sleepTicks(h.ticksToTimer(), 'wfi');
+      h.skipToTimer();
+    } else {
+      this.kicked = false;
+      yield* this.wakeup.waitEvent(() => this.kicked || this.exitRequest !== null || this.vm.destroyed);
+    }
+    this.state = 'running';
+  }
+
+  dump(): string {
+    const t = this.translator;
+    return (
+      `vcpu ${this.id}: ${this.state} pc 0x${(this.hart.pc >>> 0).toString(16)} priv ${'US?M'[this.hart.priv]} ` +
+      `satp 0x${(this.hart.satp >>> 0).toString(16)} root ${t.root >= 0 ? `sp ${t.root}` : 'none'} insns ${this.instructions} ` +
+      `faults fixed ${this.faults.fixed} retry ${this.faults.retry} guest ${this.faults['guest-fault']} mmio ${this.faults.mmio}` +
+      (this.lastExit !== null ? ` last exit ${this.lastExit.reason}` : '')
+    );
+  }
+}

@@ -1,0 +1,298 @@
+// Counterpart: virt/kvm/kvm_main.c (struct kvm: kvm_create_vm, kvm_set_memory_region,
+// kvm_destroy_vm, kvm_flush_remote_tlbs; the mmu_invalidate_* fields of kvm_host.h)
+//
+// A VM belongs to one host process (the VMM's): guest RAM is anonymous memory of that
+// process, reached through memslots (gfn -> hva) and get_user_pages (hva -> pfn).
+//
+// Protocols (one switch; DESIGN.md "Protocol variants"):
+//   pin     no notifier. Each leaf spte owns a pin (pin_user_pages) on its page, given
+//           back only when KVM itself zaps the spte. Reclaim skips pinned pages, so
+//           guest RAM is unswappable and pressure ends in the host's OOM killer.
+//   v7      the 2008 notifier (Linux 2.6.27): invalidate_page, range_start/end as the
+//           2008 core delivers them, age_page, release. Each leaf spte owns a GUP
+//           reference, dropped when the spte is zapped (then the page can be freed).
+//   modern  range_start/end + the sequence retry; sptes own nothing: the notifier
+//           alone keeps them coherent.
+//
+// mmu_lock (a spinlock) guards the shadow pages, the rmaps and the mmu_invalidate_*
+// fields. No critical section under it yields, so the notifier callbacks that may
+// not sleep (invalidate_page, clear_flush_young under the host PT lock) can take it
+// with tryLock and always get it.
+//
+// Memslot updates (KVM_SET_USER_MEMORY_REGION) are serialized by slots_lock, wait
+// until no invalidation is active (mn_active_invalidate_count == 0, so a range_end
+// always sees the memslots its range_start saw), and publish the new set under
+// mmu_lock together with the zap of a deleted or moved slot: a fault that resolved
+// a gfn through the old set sees the generation move and retries.
+
+import type { EventEmitter } from 'eventemitter3';
+import { PG_free, PG_dirty, PG_referenced } from '../host/frames.js';
+import type { HostKernel } from '../host/kernel.js';
+import type { Mm, Process } from '../host/mm.js';
+import type { MmuNotifier } from '../host/mmu-notifier.js';
+import type { MmioBus } from '../hart/translator.js';
+import { Mutex, SpinLock, WaitQueue } from '../sched/index.js';
+import type { Task } from '../sched/index.js';
+import { Memslots } from './memslots.js';
+import type { MemslotChange, UserMemoryRegion } from './memslots.js';
+import { auditMmu } from './mmu/audit.js';
+import { kvmMmuNotifierOps } from './mmu/notifier.js';
+import { ShadowPages } from './mmu/shadow-pages.js';
+import { KvmStats } from './stats.js';
+import { Vcpu } from './vcpu.js';
+
+export type KvmProtocol = 'pin' | 'v7' | 'modern';
+
+export interface VmOptions {
+  protocol: KvmProtocol;
+  /** n_max_mmu_pages (default 256). */
+  nMaxMmuPages?: number;
+  /** Trace bus ('kvm' channel); zero cost with no listener. */
+  events?: EventEmitter;
+}
+
+/**
+ * Test-only switches, one per mechanism that closes a race, so a test can show the
+ * race happens without it. All false in production.
+ */
+export interface VmDebug {
+  /** The fault path installs even when an invalidation ran since its snapshot. */
+  noRetry: boolean;
+  /** range_start drops mmu_lock without flushing the vCPU TLBs; range_end flushes. */
+  noFlushBeforeUnlock: boolean;
+  /** Zapping a dirty spte does not mark the host page dirty. */
+  noDirtyCarry: boolean;
+  /** Aging reports young sptes without clearing their accessed bit. */
+  noAgeClear: boolean;
+  /** Aging clears accessed bits but leaves the vCPU TLB entries that would set them again. */
+  noAgeFlush: boolean;
+  /** release bumps the sequence but zaps nothing. */
+  noReleaseZap: boolean;
+  /**
+   * A point where a test may park the faulting vCPU thread (after get_user_pages,
+   * before mmu_lock) to force an interleaving that sleeping threads would otherwise
+   * let the vCPU skip.
+   */
+  afterGup: ((vcpu: Vcpu) => Task) | null;
+}
+
+export type KvmEvent =
+  | { type: 'fault'; vcpu: number; gva: number; gfn: number; pfn: number; result: string }
+  | { type: 'invalidate'; gfnStart: number; gfnEnd: number; zapped: boolean }
+  | { type: 'invalidate-page'; gfn: number }
+  | { type: 'age'; young: boolean }
+  | { type: 'release' }
+  | { type: 'memslot'; kind: string; slot: number; generation: number };
+
+let nextVmId = 1;
+
+export class Vm {
+  readonly id: number;
+  readonly kernel: HostKernel;
+  readonly proc: Process;
+  readonly mm: Mm;
+  readonly protocol: KvmProtocol;
+  readonly events: EventEmitter | null;
+  readonly stats = new KvmStats();
+  readonly memslots = new Memslots();
+  readonly sps: ShadowPages;
+  readonly mmuLock: SpinLock;
+  readonly slotsLock: Mutex;
+  readonly vcpus: Vcpu[] = [];
+  readonly debug: VmDebug = {
+    noRetry: false,
+    noFlushBeforeUnlock: false,
+    noDirtyCarry: false,
+    noAgeClear: false,
+    noAgeFlush: false,
+    noReleaseZap: false,
+    afterGup: null,
+  };
+
+  /** Bumped at the end of every invalidation; a fault compares its snapshot. */
+  mmuInvalidateSeq = 0;
+  /** Invalidations between range_start and range_end that hit a memslot. */
+  mmuInvalidateInProgress = 0;
+  /** gfn range of the invalidations in progress, widened to their union: [start, end). */
+  mmuInvalidateRangeStart = 0;
+  mmuInvalidateRangeEnd = 0;
+  /** range_starts (any hva) whose range_end has not run: memslot updates wait for 0. */
+  mnActiveInvalidateCount = 0;
+  readonly mnInvalidateWait: WaitQueue;
+  /** The notifier's release ran (or the VM was destroyed): no new spte may appear. */
+  released = false;
+  destroyed = false;
+  notifier: MmuNotifier | null = null;
+  /** Host RAM as int32 words, for reading and A/D-updating guest ptes by pfn. */
+  readonly ram32: Int32Array;
+  /** range_start flushes deferred to range_end (only with debug.noFlushBeforeUnlock). */
+  deferredFlush = false;
+
+  private constructor(kernel: HostKernel, proc: Process, opts: VmOptions) {
+    this.id = nextVmId++;
+    this.kernel = kernel;
+    this.proc = proc;
+    this.mm = proc.mm;
+    this.protocol = opts.protocol;
+    this.events = opts.events ?? null;
+    this.mmuLock = new SpinLock(`kvm${this.id}.mmu_lock`, { lockClass: 'kvm.mmu_lock' });
+    this.slotsLock = new Mutex(`kvm${this.id}.slots_lock`, { lockClass: 'kvm.slots_lock' });
+    this.mnInvalidateWait = new WaitQueue(`kvm${this.id}.mn_invalidate`);
+    const frames = kernel.frames;
+    this.ram32 = new Int32Array(frames.buffer);
+    this.sps = new ShadowPages(
+      this.memslots,
+      {
+        flushRemoteTlbs: () => this.flushRemoteTlbs(),
+        onSpteClear: (pfn, dirty, accessed) => {
+          // The page is still allocated: modern sptes are zapped before the host pte
+          // changes, v7/pin sptes own a reference. A free frame here is our bug.
+          if (frames.flags[pfn]! & PG_free) {
+            this.warn(`spte cleared over free pfn ${pfn}`);
+            return;
+          }
+          // kvm_set_pfn_dirty / kvm_set_pfn_accessed: before the host pte is cleared,
+          // so reclaim cannot judge a page the guest wrote as clean.
+          if (dirty && !this.debug.noDirtyCarry) frames.flags[pfn]! |= PG_dirty;
+          if (accessed) frames.flags[pfn]! |= PG_referenced;
+        },
+        onLeafSpteDrop:
+          opts.protocol === 'modern'
+            ? undefined
+            : opts.protocol === 'v7'
+              ? (pfn) => kernel.putPage(pfn)
+              : (pfn) => kernel.unpinUserPage(pfn),
+      },
+      this.stats,
+      { nMaxMmuPages: opts.nMaxMmuPages ?? 256 },
+    );
+  }
+
+  /** KVM_CREATE_VM. Registers the notifier (v7 needs an mm of era '2008', modern of 'modern'). */
+  static *create(kernel: HostKernel, proc: Process, opts: VmOptions): Task<Vm> {
+    const vm = new Vm(kernel, proc, opts);
+    if (opts.protocol !== 'pin') {
+      const want = opts.protocol === 'v7' ? '2008' : 'modern';
+      if (proc.mm.era !== want) {
+        throw new Error(
+          `Vm.create: protocol '${opts.protocol}' needs a process of notifier era '${want}', ` +
+            `but '${proc.name}' is '${proc.mm.era}': createProcess(name, { era: '${want}' })`,
+        );
+      }
+      vm.notifier = yield* kernel.mmuNotifierRegister(proc.mm, `kvm${vm.id}`, kvmMmuNotifierOps(vm));
+      if (vm.notifier === null) throw new Error(`Vm.create: process '${proc.name}' has already exited`);
+    }
+    return vm;
+  }
+
+  // ---- memslots ----------------------------------------------------------------------
+
+  /** KVM_SET_USER_MEMORY_REGION. Throws MemslotError (nothing changed) on a bad region. */
+  *setUserMemoryRegion(region: UserMemoryRegion): Task<MemslotChange> {
+    yield* this.slotsLock.lock();
+    try {
+      for (;;) {
+        yield* this.mnInvalidateWait.waitEvent(() => this.mnActiveInvalidateCount === 0);
+        yield* this.mmuLock.lock();
+        if (this.mnActiveInvalidateCount === 0) break;
+        this.mmuLock.unlock();
+      }
+      let change: MemslotChange;
+      try {
+        change = this.memslots.setUserMemoryRegion(region);
+        // kvm_arch_flush_shadow_memslot: nothing may keep translating through the old
+        // slot once the lock drops (zapMemslot flushes before returning).
+        if (change.kind === 'delete' || change.kind === 'move') this.sps.zapMemslot(change.old);
+        for (const v of this.vcpus) v.translator.clearMmioInfo();
+      } finally {
+        this.mmuLock.unlock();
+      }
+      this.trace({ type: 'memslot', kind: change.kind, slot: region.slot, generation: change.generation });
+      return change;
+    } finally {
+      this.slotsLock.unlock();
+    }
+  }
+
+  // ---- vCPUs ---------------------------------------------------------------------------
+
+  /** KVM_CREATE_VCPU. The hart's memory is the host frame buffer: a host offset is pfn << 12. */
+  createVcpu(id: number, opts: { bus: MmioBus }): Vcpu {
+    if (this.destroyed) throw new Error(`Vm.createVcpu: vm ${this.id} is destroyed`);
+    if (this.vcpus.some((v) => v.id === id)) throw new Error(`Vm.createVcpu: vcpu ${id} already exists`);
+    const v = new Vcpu(this, id, opts.bus);
+    this.vcpus.push(v);
+    return v;
+  }
+
+  /** kvm_flush_remote_tlbs: every vCPU drops every soft TLB entry filled from sptes. */
+  flushRemoteTlbs(): void {
+    for (const v of this.vcpus) v.hart.flushTlb();
+  }
+
+  /** A WARN_ON_ONCE: counted, tests assert none. */
+  warn(message: string): void {
+    this.stats.warnings++;
+    if (this.stats.warnings <= 10) this.warnings.push(message);
+  }
+  readonly warnings: string[] = [];
+
+  /** Guard trace() calls with this, so the event object is only built for a listener. */
+  tracing(): boolean {
+    return this.events !== null && this.events.listenerCount('kvm') > 0;
+  }
+
+  trace(ev: KvmEvent): void {
+    if (this.tracing()) this.events!.emit('kvm', ev);
+  }
+
+  /** Retry check of the fault path (mmu_invalidate_retry_gfn); caller holds mmu_lock. */
+  mmuInvalidateRetryGfn(mmuSeq: number, gfn: number): boolean {
+    if (this.mmuInvalidateInProgress > 0 && gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
+    return this.mmuInvalidateSeq !== mmuSeq;
+  }
+
+  // ---- lifetime --------------------------------------------------------------------------
+
+  /**
+   * kvm_destroy_vm: unregister the notifier (which runs release if exit has not), then
+   * drop every spte, every root and every reference or pin they owned.
+   */
+  *destroy(): Task {
+    if (this.destroyed) return;
+    if (this.notifier !== null) {
+      yield* this.kernel.mmuNotifierUnregister(this.notifier);
+      this.notifier = null;
+    }
+    yield* this.mmuLock.lock();
+    this.released = true;
+    this.destroyed = true;
+    this.mmuInvalidateSeq++;
+    for (const v of this.vcpus) v.translator.dropRoot();
+    this.sps.zapAll();
+    this.mmuLock.unlock();
+  }
+
+  // ---- introspection -------------------------------------------------------------------
+
+  /** Consistency of the shadow pages alone (sptes <-> rmaps <-> parents). */
+  auditMmu(): string[] {
+    return auditMmu(this.memslots, this.sps);
+  }
+
+  dump(): string {
+    const lines = [
+      `vm ${this.id}: protocol ${this.protocol}, process ${this.proc.name} (pid ${this.proc.pid}, mm${this.mm.id} ${this.mm.era})` +
+        `${this.released ? ', released' : ''}${this.destroyed ? ', destroyed' : ''}`,
+      `mmu_invalidate: seq ${this.mmuInvalidateSeq} in_progress ${this.mmuInvalidateInProgress}` +
+        ` range [0x${this.mmuInvalidateRangeStart.toString(16)}, 0x${this.mmuInvalidateRangeEnd.toString(16)})` +
+        ` active ${this.mnActiveInvalidateCount}`,
+      this.memslots.dump(),
+      this.sps.dump(),
+      ...this.vcpus.map((v) => v.dump()),
+      this.stats.dump(),
+    ];
+    if (this.warnings.length > 0) lines.push(`warnings: ${this.warnings.join('; ')}`);
+    return lines.join('\n');
+  }
+}
