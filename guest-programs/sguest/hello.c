@@ -1,6 +1,7 @@
 /* sguest-hello: the smallest S-mode guest that exercises the SBI the VMM plays:
- * console (DBCN or legacy), Base queries and probes, HSM on the boot hart, the
- * timer (an S-mode timer interrupt taken through stvec) and SRST to exit 0. */
+ * console (DBCN or legacy, and one legacy getchar), Base queries and probes, HSM
+ * on the boot hart, the timer (an S-mode timer interrupt taken through stvec, then
+ * a retentive hart_suspend that the timer ends) and SRST to exit 0. */
 #include "sbi.h"
 
 #define TIMER_DELTA 10000u
@@ -84,6 +85,28 @@ void sguest_main(uint32_t hartid, uint32_t dtb)
   cputs(t1 - t0 >= TIMER_DELTA ? "not early" : "EARLY");
   cputs(", stip ");
   cputs((csr_read(sip) & SIP_STIP) ? "still set" : "cleared");
+  cputs("\n");
+
+  /* Retentive suspend with SIE off: the pending STIP ends it, no trap is taken. */
+  sbi_set_timer(rdtime64() + TIMER_DELTA);
+  struct sbiret sus = sbi_call(SBI_EXT_HSM, 3, 0, 0, 0);
+  cputs("suspend: ");
+  if (sus.error == SBI_ERR_NOT_SUPPORTED) {
+    cputs("not supported");
+  } else {
+    cputs(sus.error == SBI_SUCCESS ? "resumed" : "failed");
+    cputs((csr_read(sip) & SIP_STIP) ? ", stip pending" : ", no stip");
+  }
+  cputs("\n");
+  sbi_set_timer(~(uint64_t)0);
+
+  long c = sbi_legacy_call(SBI_EXT_LEGACY_GETCHAR, 0, 0);
+  cputs("console: getchar=");
+  if (c < 0) {
+    cputs("-1");
+  } else {
+    cputc((int)c);
+  }
   cputs("\n");
 
   cputs("sguest-hello: done\n");

@@ -3,9 +3,11 @@
 
 import { hartSection } from './hart.js';
 import { hostSection } from './host-section.js';
+import { kvmSection } from './kvm.js';
+import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, hostSection];
+export const SECTIONS: BenchSection[] = [hartSection, hostSection, kvmSection, vmmSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main, parseSize, type CliIo } from '../../src/cli.js';
+import { main, type CliIo } from '../../src/cli.js';
+import { parseBareMemSize as parseSize } from '../../src/vmm/bare-command.js';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../guest-programs/bin/${name}.elf`, import.meta.url));
 
@@ -76,7 +77,7 @@ describe('shadowvisor run --bare', () => {
   it.each([
     [['frob'], /unknown command 'frob'/],
     [[], /usage: shadowvisor run --bare/],
-    [['run', bin('hello')], /pass --bare/],
+    [['run'], /no guest image given/],
     [['run', '--bare'], /no ELF file given/],
     [['run', '--bare', bin('hello'), '--bogus'], /unknown option '--bogus'/],
     [['run', '--bare', bin('hello'), '--max-insns'], /--max-insns needs a value/],
@@ -88,6 +89,12 @@ describe('shadowvisor run --bare', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/usage:/);
+  });
+
+  it('a bare-metal image run without --bare goes to the VMM, which says why it cannot run it', () => {
+    const r = cli('run', bin('hello'), '--guest-mem', '8M', '--host-mem', '8M');
+    expect(r.code).toBe(70);
+    expect(r.stderr).toMatch(/keeps trapping and retires no instructions/);
   });
 
   it('--help exits 0', () => {

@@ -78,6 +78,17 @@ void m_trap(uint32_t *x)
   case 0x48534D:
     if (fid == 0) err = a0 == 0 ? -6 : -3;
     else if (fid == 2) { if (a0 == 0) val = 0; else err = -3; }
+    else if (fid == 3 && a0 == 0) {
+      /* Default retentive suspend: wait for any interrupt S could see; a
+       * machine timer becomes STIP as in the trap path. */
+      while ((csrr(mip) & (MIP_STIP | 0x80 | 0x2 | 0x200)) == 0)
+        __asm__ volatile("wfi");
+      if (csrr(mip) & 0x80) {
+        csrc(mie, MIE_MTIE);
+        csrs(mip, MIP_STIP);
+      }
+    }
+    else if (fid == 3) err = 0x80000000u == a0 ? -2 : -3;
     else err = -2;
     break;
   case 0x53525354:
