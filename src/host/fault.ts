@@ -9,10 +9,21 @@
 // it in the swap cache locked, reads, unlocks. Every other fault on that entry (or a
 // fault racing with reclaim's pageout of the page) finds the cached page, takes a
 // reference and waits for the page lock, so all of them map the same frame.
+//
+// After a swap-in the page normally STAYS in the swap cache, clean, with its slot
+// (should_try_to_free_swap): as long as nobody writes it, the swap copy is up to date
+// and reclaim can drop the frame without writing it again. A read fault maps the
+// (exclusive) page writable but clean (pte_mkwrite without pte_mkdirty); only a write
+// fault sets the pte dirty. The copy is dropped at swap-in (folio_free_swap) when swap
+// is more than half full (vm_swap_full), or on a write fault when we are the only
+// user. Otherwise the first write dirties the pte (or, through a secondary MMU, only
+// its spte) and the copy goes stale while the slot is kept: the dirty bit must reach
+// PG_dirty before reclaim frees the frame (try_to_unmap carries the pte's, KVM the
+// spte's at range_start), and pageout then rewrites the slot.
 
 import { preempt } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { PG_dirty, PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
+import { PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { freeSwapCacheLocked } from './memory.js';
 import type { Mm } from './mm.js';
@@ -67,6 +78,8 @@ export function* handleMmFault(k: HostKernel, mm: Mm, hva: number, write: boolea
 
   // Present: an access/dirty update, or a write to a pte mprotect left read-only in a
   // VMA that is writable again (exclusive anon page: reuse it, no COW without fork).
+  // Reusing an exclusive page keeps its swap slot (wp_page_reuse, PageAnonExclusive):
+  // the dirty pte is carried to the page at unmap, and pageout rewrites the slot.
   yield* mm.ptl.lock();
   const cur = mm.pt.get(page);
   if (cur === pte) mm.pt.set(page, pte | PTE_YOUNG | (write ? PTE_WRITE | PTE_DIRTY : 0));
@@ -147,23 +160,25 @@ function* doSwapPage(k: HostKernel, mm: Mm, vma: Vma, page: number, pte: number,
     k.folioPut(pfn);
     return mm.oomReaped ? VM_FAULT_SIGKILL : 0;
   }
+  // should_try_to_free_swap, judged before our reference becomes the mapping's: on a
+  // write fault only if nobody but us and the swap cache holds the page (a GUP user
+  // or an isolating reclaimer may still expect to find it there).
+  const freeSwap = swap.full || (write && fr.refcount[pfn] === 2);
   // Our lookup reference becomes the mapping's reference.
   fr.mapcount[pfn]!++;
   fr.rmapMm[pfn] = mm.id;
   fr.rmapHvaPage[pfn] = page;
+  // Exclusive anon page: writable if the VMA is, dirty only on a write fault.
   mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (vma.prot & PROT_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0)));
   mm.anonRss++;
   mm.swapEnts--;
-  // No pte names the slot any more: drop the swap copy (folio_free_swap), so RAM holds
-  // the only copy and the page must be written again before it can be reclaimed.
-  if (swap.swapFree(slot) === pfn) {
-    swap.deleteFromSwapCache(pfn);
-    fr.flags[pfn]! |= PG_dirty;
-  }
+  // swap_free: our page caches the slot, so the slot itself survives this.
+  swap.swapFree(slot);
+  const freed = freeSwap && swap.freeSwap(pfn);
   mm.ptl.unlock();
   fr.unlockPage(pfn);
   if (major) k.ctx.stats.pgmajfault++;
-  if (k.ctx.tracing()) k.ctx.trace({ type: 'map-swapin', mm: mm.id, hva: page * PAGE_SIZE, pfn, slot, major });
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'map-swapin', mm: mm.id, hva: page * PAGE_SIZE, pfn, slot, major, write, keptSwap: !freed });
   return 0;
 }
 

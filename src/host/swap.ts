@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { NO_SLOT, PG_dirty, PG_swapcache, PG_uptodate } from './frames.js';
+import { NO_SLOT, PG_dirty, PG_swapcache, PG_uptodate, PG_writeback } from './frames.js';
 import type { FrameTable } from './frames.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './pte.js';
 import type { HostContext } from './stats.js';
@@ -108,6 +108,15 @@ export class SwapDevice {
     return this.nrSlots - this.nrFreeSlots;
   }
 
+  /**
+   * vm_swap_full: more than half the slots are in use. From then on a swap-in drops
+   * the swap copy even on a read fault (should_try_to_free_swap), so the device does
+   * not fill up with copies of pages that are resident anyway.
+   */
+  get full(): boolean {
+    return this.nrFreeSlots * 2 < this.nrSlots;
+  }
+
   /** The free slots as they stand, for audits. */
   freeSlotList(): Int32Array {
     return this.freeSlots.slice(0, this.nrFreeSlots);
@@ -192,6 +201,20 @@ export class SwapDevice {
     fr.swapSlot[pfn] = NO_SLOT;
     fr.refcount[pfn]!--;
     if (this.swapMap[slot] === 0) this.freeSlot(slot);
+  }
+
+  /**
+   * folio_free_swap, on a locked page: when no swap pte names its slot any more, the
+   * page leaves the swap cache and the slot is freed. The page is marked dirty: RAM
+   * now holds the only copy, so reclaim must write it again. Returns whether it did.
+   */
+  freeSwap(pfn: number): boolean {
+    const fr = this.frames;
+    if ((fr.flags[pfn]! & (PG_swapcache | PG_writeback)) !== PG_swapcache) return false;
+    if (this.swapMap[fr.swapSlot[pfn]!] !== 0) return false;
+    this.deleteFromSwapCache(pfn);
+    fr.setFlag(pfn, PG_dirty);
+    return true;
   }
 
   // ---- I/O ---------------------------------------------------------------------------

@@ -111,6 +111,11 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number): Task<Verdict> {
     if (!unmapped) return Verdict.Activate;
   }
 
+  // A clean page still in the swap cache (a read swap-in that kept its slot) skips
+  // pageout: the slot holds its data. That is only true because every dirty bit was
+  // carried to PG_dirty by now: the host pte's in try_to_unmap, a secondary MMU's
+  // (KVM's spte D) from its range_start / invalidate_page; a missed one loses the
+  // writes, and the next swap-in reads the stale copy.
   if (fr.flags[pfn]! & PG_dirty) {
     // pageout's is_page_cache_freeable: with an extra reference, writing is pointless
     // now (the page cannot be freed); keep it, clean or not, for a later pass.

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { auditCoherency } from '../../src/check/coherency.js';
-import { PG_free, PTE_DIRTY, ptePfn, ptePresent } from '../../src/host/index.js';
+import { PG_dirty, PG_free, PG_swapcache, PTE_DIRTY, ptePfn, ptePresent } from '../../src/host/index.js';
 import { folioReferenced } from '../../src/host/rmap.js';
 import type { VcpuExit } from '../../src/kvm/vcpu.js';
 import type { KvmProtocol, VmDebug } from '../../src/kvm/vm.js';
@@ -209,61 +209,69 @@ describe('range_start flushes the vCPU TLBs before dropping mmu_lock', () => {
 });
 
 describe("zapping a dirty spte carries dirty to the host page before the host pte is cleared", () => {
-  // The host here frees the swap copy on every swap-in (so a mapped page is always
-  // PG_dirty); Linux keeps it on a read swap-in while swap is not half full
-  // (should_try_to_free_swap). The test builds that state with host primitives: X is
-  // mapped, in the swap cache with an up-to-date copy, clean. The guest then reads X
-  // (KVM maps it writable: the host pte is writable) and writes it through the spte:
-  // only the spte knows the page is dirty.
-  for (const broken of [false, true]) {
-    it(broken ? 'noDirtyCarry: reclaim drops the guest write' : 'dirty carried: the write survives swap-out and swap-in', () => {
-      const t = createVm({ protocol: 'modern', hostBytes: 256 * KiB, guestBytes: 128 * KiB });
-      setDebug(t, broken ? 'noDirtyCarry' : null);
-      const p = new Prog(RAM_GPA | 0);
-      p.emit(li(8, X), lw(5, 8, 0), li(6, V), sw(6, 8, 0)); // read (writable spte), then write through it
-      p.emit(li(10, UCALL_SYNC), sw(0, 10, 0)); // the host reclaims X now
-      p.emit(lw(7, 8, 0)).to('fail', (o) => bne(7, 6, o));
-      emitDone(p);
-      p.label('fail');
-      emitFail(p, 7);
-      loadProg(t, p);
-      runSync(writeGuest(t, X, [1]));
-      const k = t.k;
-      const fr = k.frames;
-      let swappedOut = false;
-      let exit: VcpuExit | null = null;
-      t.sched.spawn('vcpu0', function* () {
-        // Make X clean and swap-cached, as after a read swap-in that kept the cache.
-        const pfn = hostPfn(t, X);
-        yield* fr.lockPage(pfn);
-        expect(k.swap.addToSwap(pfn)).toBe(true);
-        yield* k.swap.writePage(pfn);
-        fr.flags[pfn]! &= ~(1 << 2); // PG_dirty: the swap copy is up to date
-        fr.unlockPage(pfn);
-        const page = hvaOf(t, X) >>> 12;
-        t.proc.mm.pt.set(page, t.proc.mm.pt.get(page) & ~PTE_DIRTY);
-
-        const first = yield* t.vcpu.run();
-        expect(first).toEqual({ reason: 'mmio' });
-        expect(t.ucall.syncs).toBe(1);
-        // Reclaim until X is out of RAM.
-        for (let i = 0; i < 50 && hostPfn(t, X) >= 0; i++) yield* k.reclaim(64);
-        swappedOut = hostPfn(t, X) < 0;
-        exit = yield* runUntilUcall(t);
+  // The state arises naturally: X is out in swap; the guest's load faults it back in
+  // (a read swap-in keeps the swap copy: the page is clean in the swap cache, its host
+  // pte writable but clean), and KVM maps it writable because the host pte is. The
+  // guest's store then goes through the spte: only the spte's D bit knows the page
+  // changed. Reclaim finds a clean page with an up-to-date-looking swap copy and frees
+  // it without pageout unless KVM carried D to the page when it zapped the spte.
+  for (const protocol of ['modern', 'v7'] as const) {
+    for (const broken of [false, true]) {
+      it(`${protocol}, ${broken ? 'noDirtyCarry: reclaim drops the guest write' : 'dirty carried: the write survives swap-out and swap-in'}`, () => {
+        const t = createVm({ protocol, hostBytes: 256 * KiB, guestBytes: 128 * KiB });
+        setDebug(t, broken ? 'noDirtyCarry' : null);
+        const p = new Prog(RAM_GPA | 0);
+        p.emit(li(8, X), lw(5, 8, 0), li(6, V), sw(6, 8, 0)); // load (swap-in, writable spte), store through it
+        p.emit(li(10, UCALL_SYNC), sw(0, 10, 0)); // the host reclaims X now
+        p.emit(lw(7, 8, 0)).to('fail', (o) => bne(7, 6, o));
+        emitDone(p);
+        p.label('fail');
+        emitFail(p, 7);
+        loadProg(t, p);
+        runSync(writeGuest(t, X, [1]));
+        const k = t.k;
+        const fr = k.frames;
+        const xPage = hvaOf(t, X) >>> 12;
+        let atSync = { pteDirty: true, pageFlags: 0, word: 0 };
+        let pswpoutAtReclaim = 0;
+        let exit: VcpuExit | null = null;
+        t.sched.spawn('vcpu0', function* () {
+          // X (value 1) goes out to swap before the guest starts.
+          for (let i = 0; i < 50 && hostPfn(t, X) >= 0; i++) yield* k.reclaim(64);
+          expect(hostPfn(t, X)).toBe(-1);
+          const first = yield* t.vcpu.run();
+          expect(first).toEqual({ reason: 'mmio' });
+          expect(t.ucall.syncs).toBe(1);
+          const pfn = hostPfn(t, X);
+          atSync = {
+            pteDirty: (t.proc.mm.pt.get(xPage) & PTE_DIRTY) !== 0,
+            pageFlags: fr.flags[pfn]! & (PG_swapcache | PG_dirty),
+            word: t.vm.ram32[(pfn << 10) + ((X % PAGE) >>> 2)]!,
+          };
+          pswpoutAtReclaim = k.stats().pswpout;
+          for (let i = 0; i < 50 && hostPfn(t, X) >= 0; i++) yield* k.reclaim(64);
+          expect(hostPfn(t, X)).toBe(-1);
+          pswpoutAtReclaim = k.stats().pswpout - pswpoutAtReclaim;
+          exit = yield* runUntilUcall(t);
+        });
+        const r = runAudited(t);
+        expectClean(r, t);
+        // The guest's store reached the frame, but neither the host pte nor the page
+        // says so: the page is clean in the swap cache.
+        expect(atSync).toEqual({ pteDirty: false, pageFlags: PG_swapcache, word: V });
+        expect(exit).toEqual({ reason: 'mmio' });
+        if (!broken) {
+          expect(pswpoutAtReclaim).toBeGreaterThan(0);
+          expect(t.ucall.fail).toBeNull();
+          expect(t.ucall.done).toBe(true);
+        } else {
+          // Nothing dirty was resident: reclaim wrote nothing, and the guest reads back
+          // the stale swap copy.
+          expect(pswpoutAtReclaim).toBe(0);
+          expect(t.ucall.fail).toBe(1);
+        }
       });
-      const r = runAudited(t);
-      expectClean(r, t);
-      expect(swappedOut).toBe(true);
-      expect(exit).toEqual({ reason: 'mmio' });
-      expect(k.stats().pswpin).toBeGreaterThan(0);
-      if (!broken) {
-        expect(t.ucall.fail).toBeNull();
-        expect(t.ucall.done).toBe(true);
-      } else {
-        // The guest reads back the stale swap copy.
-        expect(t.ucall.fail).toBe(1);
-      }
-    });
+    }
   }
 });
 

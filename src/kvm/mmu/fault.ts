@@ -24,9 +24,13 @@
 //   7. modern: put the page now (the notifier alone keeps the spte coherent);
 //      v7/pin: the spte owns the reference/pin until it is zapped.
 //
-// Writable sptes: only for a store or a dirty gpte, and only if the host pte is
-// writable and the memslot is not read-only. A load through a clean gpte maps the
-// page read-only, so the first store faults here and sets D in the gpte.
+// Writable sptes: only for a store or a dirty gpte (always with paging off), and only
+// if the host pte is writable and the memslot is not read-only. A load through a clean
+// gpte maps the page read-only, so the first store faults here and sets D in the gpte.
+// A load may thus map writable a page the host holds clean (a read swap-in keeps the
+// page clean in the swap cache with a writable pte): the guest's stores then set only
+// the spte's D bit, which zapping must carry to the page (onSpteClear) or reclaim
+// frees the page without writing it.
 //
 // Guest page-table changes: unsync + re-walk, not write-protection. A shadowed guest
 // table is never write-protected; instead sfence.vma (one address: drop the leaf and
