@@ -130,7 +130,20 @@ function getGc(): (() => void) | null {
   }
 }
 
-/** Simulator memory per MiB of simulated RAM: heap + ArrayBuffer growth of a fresh kernel, all RAM touched. */
+/** Bytes of the typed arrays an object holds directly, the RAM buffer excepted. */
+function typedArrayBytes(obj: object, ram: ArrayBufferLike): number {
+  let bytes = 0;
+  for (const v of Object.values(obj)) {
+    if (ArrayBuffer.isView(v) && v.buffer !== ram) bytes += v.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Simulator memory per MiB of simulated RAM. The metadata is counted exactly
+ * (the typed arrays of the frame table and the swap map); the heap is a
+ * process delta around a fresh kernel, so it carries GC noise.
+ */
 function memoryPerMiB(ramBytes: number): MemoryFigures {
   const gc = getGc();
   gc?.();
@@ -140,10 +153,10 @@ function memoryPerMiB(ramBytes: number): MemoryFigures {
   k.frames.bytes.fill(1);
   gc?.();
   const after = process.memoryUsage();
-  const heap = after.heapUsed - before.heapUsed;
-  const ab = after.arrayBuffers - before.arrayBuffers;
+  const meta = typedArrayBytes(k.frames, k.frames.buffer) + typedArrayBytes(k.swap, k.frames.buffer);
+  const heap = Math.max(0, after.heapUsed - before.heapUsed);
   const mib = ramBytes / MiB;
-  const out = { ramMiB: mib, bytesPerMiB: (heap + ab) / mib, heapPerMiB: heap / mib, metaPerMiB: (ab - ramBytes) / mib };
+  const out = { ramMiB: mib, bytesPerMiB: (ramBytes + meta + heap) / mib, heapPerMiB: heap / mib, metaPerMiB: meta / mib };
   k.shutdown();
   return out;
 }
