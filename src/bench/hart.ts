@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runBareElf } from '../vmm/bare-runner.js';
-import type { BenchContext, BenchSection } from './section.js';
+import { median, type BenchContext, type BenchSection } from './section.js';
 
 const BIN = new URL('../../guest-programs/bin/', import.meta.url);
 
@@ -23,12 +23,6 @@ export const HART_BENCHES: ReadonlyArray<{ name: string; mode: 'bare' | 'sv32'; 
 /** An image that exits at once: QEMU's process start-up and teardown cost. */
 const QEMU_BASELINE_ELF = 'isa-alu.elf';
 const QEMU = 'qemu-system-riscv32';
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 export interface HartBenchRow {
   name: string;

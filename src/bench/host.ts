@@ -9,13 +9,9 @@ import type { MmuNotifierOps, MmuNotifierRange } from '../host/mmu-notifier.js';
 import { PAGE_SIZE } from '../host/pte.js';
 import { Scheduler, runSync } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
+import { median } from './section.js';
 
 const MiB = 1024 * 1024;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-}
 
 interface ReclaimFigures {
   ramMiB: number;

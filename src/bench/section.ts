@@ -14,3 +14,10 @@ export interface BenchSection {
   description: string;
   run(ctx: BenchContext): void | Promise<void>;
 }
+
+/** Median of the samples (the mean of the middle two for an even count). */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}

@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { Vmm } from '../vmm/vmm.js';
-import { median } from './hart.js';
-import type { BenchSection } from './section.js';
+import { median, type BenchSection } from './section.js';
 
 const MiB = 1 << 20;
 const IMAGE = new URL('../../guest-programs/bin/sguest-workload.elf', import.meta.url);
