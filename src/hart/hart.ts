@@ -154,10 +154,18 @@ export class Hart {
   readonly pmpcfg = new Int32Array(4);
   readonly pmpaddr = new Int32Array(16);
 
-  /** minstret, exact up to 2^53. Brought up to date at every exit from run(). */
+  /**
+   * Instructions retired (exact up to 2^53), brought up to date at every exit
+   * from run(). minstret = (instretHi * 2^32 + instret) mod 2^64: a minstreth
+   * write lands in instretHi, so instret stays an exact count even when the
+   * guest puts a large value in the high half.
+   */
   instret = 0;
-  /** mcycle: one cycle per instruction begun (traps included). */
+  /** Added to the high half of minstret (int32). */
+  instretHi = 0;
+  /** mcycle = (cycleHi * 2^32 + cycle) mod 2^64: one cycle per instruction begun (traps included). */
   cycle = 0;
+  cycleHi = 0;
   /** Monotonic instruction clock that drives mtime; never written by the guest. */
   ticks = 0;
   readonly mtimeDivisor: number;
@@ -1170,12 +1178,14 @@ export class Hart {
       return this.trap(pc, CAUSE_ILLEGAL_INSTRUCTION, false, insn);
     }
     this.csrMissing = false;
+    // Counters already include this instruction: reads show the value before it, and
+    // a write to a counter replaces its increment (csrWrite sees the same bias).
     this.counterBias = 1;
     const old = this.csrRead(csr);
-    this.counterBias = 0;
     if (!this.csrMissing && writes) {
       this.csrWrite(csr, op === 1 ? src : op === 2 ? old | src : old & ~src);
     }
+    this.counterBias = 0;
     if (this.csrMissing) {
       this.instret -= 1;
       return this.trap(pc, CAUSE_ILLEGAL_INSTRUCTION, false, insn);
@@ -1202,9 +1212,10 @@ export class Hart {
   private csrRead(csr: number): number {
     switch (csr) {
       case CSR_CYCLE: case CSR_MCYCLE: return (this.cycle - this.counterBias) | 0;
-      case CSR_CYCLEH: case CSR_MCYCLEH: return Math.floor((this.cycle - this.counterBias) / TWO32) | 0;
+      case CSR_CYCLEH: case CSR_MCYCLEH: return (this.cycleHi + Math.floor((this.cycle - this.counterBias) / TWO32)) | 0;
       case CSR_INSTRET: case CSR_MINSTRET: return (this.instret - this.counterBias) | 0;
-      case CSR_INSTRETH: case CSR_MINSTRETH: return Math.floor((this.instret - this.counterBias) / TWO32) | 0;
+      case CSR_INSTRETH: case CSR_MINSTRETH:
+        return (this.instretHi + Math.floor((this.instret - this.counterBias) / TWO32)) | 0;
       case CSR_TIME: return this.getMtime() | 0;
       case CSR_TIMEH: return Math.floor(this.getMtime() / TWO32) | 0;
 
@@ -1253,11 +1264,23 @@ export class Hart {
   /** Raw CSR write with WARL masking; sets csrMissing for a CSR that does not exist or cannot be written. */
   private csrWrite(csr: number, v: number): void {
     switch (csr) {
+      // A write to either half replaces this instruction's own increment (unprivileged ISA
+      // 20191213 section 9.1: "the write is done instead of the increment"; riscv-tests
+      // rv32mi instret_overflow). The high half goes to xxxHi so the count stays exact.
       case CSR_MCYCLE: this.cycle = Math.floor((this.cycle - this.counterBias) / TWO32) * TWO32 + (v >>> 0); break;
-      case CSR_MCYCLEH: this.cycle = (v >>> 0) * TWO32 + ((this.cycle - this.counterBias) % TWO32); break;
-      // The write replaces this instruction's own increment (privileged spec 3.3.1).
+      case CSR_MCYCLEH: {
+        const c = this.cycle - this.counterBias;
+        this.cycle = c;
+        this.cycleHi = (v - Math.floor(c / TWO32)) | 0;
+        break;
+      }
       case CSR_MINSTRET: this.instret = Math.floor((this.instret - this.counterBias) / TWO32) * TWO32 + (v >>> 0); break;
-      case CSR_MINSTRETH: this.instret = (v >>> 0) * TWO32 + ((this.instret - this.counterBias) % TWO32); break;
+      case CSR_MINSTRETH: {
+        const c = this.instret - this.counterBias;
+        this.instret = c;
+        this.instretHi = (v - Math.floor(c / TWO32)) | 0;
+        break;
+      }
 
       case CSR_SSTATUS: this.writeMstatus((this.mstatus & ~SSTATUS_MASK) | (v & SSTATUS_MASK)); break;
       case CSR_SIE: this.mie = (this.mie & ~this.mideleg) | (v & this.mideleg); break;
