@@ -245,6 +245,15 @@ export class Hart {
     this.faultTval = tval | 0;
   }
 
+  /**
+   * Takes the synchronous exception `cause` for the instruction at pc, as if
+   * it had raised it: a shadow MMU that found a guest page fault on its slow
+   * path injects it here, through the same delegation and trap entry.
+   */
+  takeTrap(cause: number, tval: number): void {
+    this.pc = this.trap(this.pc, cause, false, tval | 0);
+  }
+
   /** External interrupt sources (CLINT MSIP, a PLIC's MEIP/SEIP, an SBI's STIP). */
   setInterruptPending(bit: number, on: boolean): void {
     if (on) this.mip |= 1 << bit;

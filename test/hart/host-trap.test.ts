@@ -99,3 +99,13 @@ describe('translator hooks', () => {
     expect(tr.calls).toEqual(['sfence all all', 'sfence 12345000 all', 'sfence all 3', 'satp 80000000']);
   });
 });
+
+describe('takeTrap', () => {
+  it('enters the delegated S-mode handler for the instruction at pc, as the hart would', () => {
+    const { hart } = sHart([addi(5, 0, 1)], true);
+    hart.medeleg = 1 << 13;
+    hart.takeTrap(13, 0x4000_1234);
+    expect([hart.priv, hart.pc, hart.scause, hart.sepc, hart.stval]).toEqual([1, 0x9000, 13, 0, 0x4000_1234]);
+    expect((hart.mstatus >>> 8) & 1).toBe(1); // SPP: came from S
+  });
+});

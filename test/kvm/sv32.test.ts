@@ -19,7 +19,6 @@ import {
   emitDone,
   emitFail,
   expectClean,
-  loadProg,
   readGuest32,
   runAudited,
   runUntilUcall,

@@ -42,7 +42,7 @@
 // they fence), and keeps the rmap free of the "shadowed table" special case. The
 // price is a full zap on a global sfence.vma, which small guests issue rarely.
 
-import { MSTATUS_MXR, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, PRIV_M, PRIV_S } from '../../hart/csr.js';
+import { MSTATUS_MXR, MSTATUS_SUM, PRIV_M } from '../../hart/csr.js';
 import {
   PTE_A,
   PTE_D,
@@ -234,16 +234,9 @@ export function* walkGuest(vcpu: Vcpu, gva: number, access: number, priv: number
  */
 export function injectGuestTrap(vcpu: Vcpu, cause: number, tval: number): boolean {
   const h = vcpu.hart;
+  // Not delegated: the guest kernel does not handle it, and the host takes no guest page faults.
   if (h.priv === PRIV_M || ((h.medeleg >>> cause) & 1) === 0) return false;
-  const s = h.mstatus;
-  h.scause = cause;
-  h.sepc = h.pc;
-  h.stval = tval | 0;
-  h.mstatus = (s & ~(MSTATUS_SPIE | MSTATUS_SPP | MSTATUS_SIE)) | ((s & MSTATUS_SIE) << 4) | (h.priv << 8);
-  h.priv = PRIV_S;
-  h.resValid = false;
-  h.flushTlb();
-  h.pc = h.stvec & ~3;
+  h.takeTrap(cause, tval);
   return true;
 }
 
