@@ -255,21 +255,25 @@ export function kvmMmuSyncLocked(vcpu: Vcpu): void {
       if (!roleDirect(role) || roleAccess(role) !== 0) if (sps.prepareZapPage(sp)) flush = true;
     }
   } else {
-    const key = ShadowTranslator.rootKeyFor(vcpu.hart, vcpu.hart.priv);
-    const root = key === ROOT_KEY_DIRECT ? -1 : sps.findShadowPage(key, ROLE_SHADOW_ROOT);
+    // A one-address sfence.vma covers every address space (or one ASID, and roots
+    // carry no ASID): drop the address in every shadow root, not only the current
+    // one, or a later satp switch would translate through a stale level 1 link.
+    const roots: number[] = [];
+    for (const sp of sps.lruOrder()) if (sps.role[sp] === ROLE_SHADOW_ROOT) roots.push(sp);
     for (const gva of tr.syncGvas) {
-      if (root < 0) break;
-      const l1p = root * SPTES_PER_PAGE + (gva >>> 22);
-      const l1 = sps.spteAt(l1p);
-      if (!isNonLeafSpte(l1)) continue;
-      const child = spteChild(l1);
-      if (roleDirect(sps.role[child]!)) {
-        if (sps.prepareZapPage(child)) flush = true;
-      } else if (sps.dropSpte(child * SPTES_PER_PAGE + ((gva >>> 12) & 0x3ff))) {
-        flush = true;
+      for (const root of roots) {
+        const l1p = root * SPTES_PER_PAGE + (gva >>> 22);
+        const l1 = sps.spteAt(l1p);
+        if (!isNonLeafSpte(l1)) continue;
+        const child = spteChild(l1);
+        if (roleDirect(sps.role[child]!)) {
+          if (sps.prepareZapPage(child)) flush = true;
+        } else if (sps.dropSpte(child * SPTES_PER_PAGE + ((gva >>> 12) & 0x3ff))) {
+          flush = true;
+        }
+        // The level 1 gpte may have changed too: relink on the next fault.
+        if (sps.spteAt(l1p) !== 0 && sps.dropSpte(l1p)) flush = true;
       }
-      // The level 1 gpte may have changed too: relink on the next fault.
-      if (sps.spteAt(l1p) !== 0 && sps.dropSpte(l1p)) flush = true;
     }
   }
   tr.syncAll = false;

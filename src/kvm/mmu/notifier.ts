@@ -78,7 +78,7 @@ function ageLocked(vm: Vm, mm: Mm, start: number, end: number, clear: boolean, f
       // The common case (reclaim ages one page): drop only the entries naming its frame.
       const pte = mm.pt.get(start >>> PAGE_SHIFT);
       if (ptePresent(pte)) for (const v of vm.vcpus) v.hart.flushTlbHostPage(ptePfn(pte) << 12);
-      else vm.flushRemoteTlbs();
+      else vm.sps.flushRemoteTlbs();
     } else {
       vm.sps.flushRemoteTlbs();
     }

@@ -24,7 +24,7 @@
 // Guest page-table changes become visible at sfence.vma and satp writes (the RISC-V
 // spec allows a hart to keep using stale translations until then). sfenceVma and
 // satpChanged only record the request; the vCPU thread applies it under mmu_lock
-// before the next translation (see fault.ts kvmMmuSync), and until then every miss
+// before the next translation (see fault.ts kvmMmuSyncLocked), and until then every miss
 // exits.
 
 import type { Hart } from '../../hart/hart.js';
