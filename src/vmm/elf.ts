@@ -58,7 +58,8 @@ export interface ElfImage {
 }
 
 function hex(n: number): string {
-  return '0x' + (n >>> 0).toString(16);
+  // Segment ends can pass 4 GiB (p_paddr + p_memsz): print them whole, not wrapped.
+  return '0x' + (n < 0 ? n >>> 0 : n).toString(16);
 }
 
 /**

@@ -102,6 +102,8 @@ export function parseRunCommandArgs(argv: string[]): RunArgs | 'help' {
   if (guestMemBytes + 0x80000000 > 2 ** 32) throw new UsageError('--guest-mem: RAM at 0x80000000 must end below 4 GiB (at most 2G)');
   // The host's frame buffer is one ArrayBuffer the hart indexes with int32 offsets.
   if (hostMemBytes >= 2 ** 31) throw new UsageError('--host-mem: must be under 2G');
+  // Below this the host kernel's min/low/high watermarks leave no frame to allocate.
+  if (hostMemBytes < 256 * 1024) throw new UsageError('--host-mem: must be at least 256K');
   return {
     file,
     json,

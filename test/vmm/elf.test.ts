@@ -64,6 +64,13 @@ describe('parseElf', () => {
       /segment 0 \[0x10000000, 0x1[0-9a-f]+\) is outside RAM \[0x80000000, 0x88000000\)/,
     );
   });
+  it('names the end of a segment that runs past 4 GiB without wrapping it', () => {
+    const phoff = new DataView(HELLO.buffer, HELLO.byteOffset).getUint32(28, true);
+    rejects(
+      mutate((_b, dv) => dv.setUint32(phoff + 12, 0xfffff000, true)),
+      /segment 0 \[0xfffff000, 0x1[0-9a-f]{8}\) is outside RAM/,
+    );
+  });
   it('rejects an image bigger than a small RAM', () => {
     expect(() => loadElf(parseElf(HELLO), () => {}, { base: 0x80000000, size: 4096 })).toThrow(/outside RAM \[0x80000000, 0x80001000\)/);
   });

@@ -182,6 +182,7 @@ describe('shadowvisor run (runCommand)', () => {
     [['--protocol', 'foo', 'x.elf'], /--protocol: 'foo' is not one of modern, v7, pin/],
     [['--guest-mem', '12Q', 'x.elf'], /--guest-mem: cannot read size '12Q'/],
     [['--host-mem', '1000', 'x.elf'], /--host-mem: 1000 is not a positive multiple of 4 KiB/],
+    [['--host-mem', '16K', 'x.elf'], /--host-mem: must be at least 256K/],
     [['--seed', '-1', 'x.elf'], /--seed: '-1' is not a non-negative integer/],
     [['--bogus', 'x.elf'], /unknown option: --bogus/],
     [[], /no guest image given/],
