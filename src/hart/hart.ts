@@ -174,7 +174,7 @@ export class Hart {
   mtimecmpLo = -1;
   mtimecmpHi = -1;
 
-  /** LR/SC reservation (virtual address; one hart, so no aliasing concern). */
+  /** LR/SC reservation (virtual address). Other harts' stores are not snooped: whoever runs several harts clears resValid when they interleave (Vcpu.run does). */
   resValid = false;
   resAddr = 0;
 

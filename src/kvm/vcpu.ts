@@ -131,6 +131,13 @@ export class Vcpu {
       for (;;) {
         if (this.exitRequest !== null) return this.takeExitRequest();
         if (left <= 0) return EXIT_BUDGET;
+        // Other vCPUs' stores are not snooped, so a switch between vCPUs breaks this
+        // one's LR reservation: its SC may then fail spuriously (allowed), never
+        // succeed over another hart's store to the reserved word (a lost update).
+        if (this.vm.lastRanVcpu !== this) {
+          if (this.vm.lastRanVcpu !== null) hart.resValid = false;
+          this.vm.lastRanVcpu = this;
+        }
         const code = hart.run(left < quantum ? left : quantum);
         const n = hart.lastRunInsns;
         left -= n;

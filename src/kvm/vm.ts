@@ -121,6 +121,8 @@ export class Vm {
   readonly mnInvalidateWait: WaitQueue;
   /** The notifier's release ran (or the VM was destroyed): no new spte may appear. */
   released = false;
+  /** The vCPU that ran guest code last (Vcpu.run breaks LR reservations on a switch). */
+  lastRanVcpu: Vcpu | null = null;
   destroyed = false;
   notifier: MmuNotifier | null = null;
   /** Host RAM as int32 words, for reading and A/D-updating guest ptes by pfn. */

@@ -7,11 +7,12 @@ import { CSR_MEDELEG, CSR_MIDELEG, CSR_SIE, CSR_SSTATUS, CSR_STVEC, IRQ_SSI, MST
 import { isLeafSpte } from '../../src/kvm/mmu/spte.js';
 import type { VcpuExit } from '../../src/kvm/vcpu.js';
 import { runSync, sleepTicks } from '../../src/sched/index.js';
-import { Prog, addi, beq, csrw, ecall, jal, li, lw, sw, wfi } from '../hart/asm.js';
+import { Prog, addi, beq, csrw, ecall, jal, li, lr_w, lw, sc_w, sw, wfi } from '../hart/asm.js';
 import {
   KiB,
   PAGE,
   RAM_GPA,
+  UCALL_LOG,
   UCALL_SYNC,
   addMemslot,
   createVm,
@@ -21,6 +22,7 @@ import {
   runAudited,
   runUntilUcall,
   teardown,
+  readGuest32,
   writeGuest,
 } from './vm-harness.js';
 
@@ -194,6 +196,35 @@ describe('memory the guest may not write', () => {
     expect(t.vcpu.hart.regs[6]).toBe(0x12345678);
     expect(t.vcpu.hart.regs[9]).toBe(0x12345678);
     expect(t.vm.dump()).toMatch(/slot 1: gpa 0x90000000-0x90001000 .* ro/);
+    teardown(t);
+  });
+});
+
+describe('LR/SC between vCPUs', () => {
+  it("another vCPU's store between LR and SC makes the SC fail instead of losing that store", () => {
+    const t = createVm({ protocol: 'modern' });
+    const DATA = RAM_GPA + 0x1000;
+    const p0 = new Prog(RAM_GPA | 0);
+    p0.emit(li(10, DATA), lr_w(5, 10));
+    p0.emit(li(6, UCALL_SYNC), sw(0, 6, 0)); // exit to the test: vCPU 1 runs now
+    p0.emit(li(7, 5), sc_w(28, 7, 10), li(6, UCALL_LOG), sw(28, 6, 0));
+    emitDone(p0);
+    loadProg(t, p0);
+    const p1 = new Prog((RAM_GPA + 0x800) | 0);
+    p1.emit(li(10, DATA), li(5, 9), sw(5, 10, 0), jal(0, 0));
+    loadProg(t, p1);
+    const vcpu1 = t.vm.createVcpu(1, { bus: { read: () => 0, write: () => undefined } });
+    vcpu1.hart.priv = t.vcpu.hart.priv;
+    vcpu1.hart.pc = (RAM_GPA + 0x800) | 0;
+    t.sched.spawn('vcpus', function* () {
+      expect(yield* t.vcpu.run()).toEqual({ reason: 'mmio' });
+      expect(yield* vcpu1.run({ maxInsns: 20 })).toEqual({ reason: 'budget' });
+      expect(yield* t.vcpu.run()).toEqual({ reason: 'mmio' });
+    });
+    expectClean(runAudited(t), t);
+    expect(t.ucall.done).toBe(true);
+    expect(t.ucall.log).toEqual([1]); // sc.w wrote nonzero: failed
+    expect(runSync(readGuest32(t, DATA))).toBe(9);
     teardown(t);
   });
 });
