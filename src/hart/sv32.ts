@@ -1,8 +1,11 @@
 // Counterpart: RISC-V privileged spec 20211203, section 4.3 (Sv32) and 4.3.2 (address translation process).
 //
-// Pure page-table walk over a memory callback, shared by the bare machine's
-// translator and (later) the shadow MMU, which walks guest tables through host
-// memory. The walk never allocates: results land in a caller-owned Sv32Walk.
+// Pure page-table walk over a memory callback, for the bare machine's translator
+// and for --trace. The shadow MMU has its own walk (kvm/mmu/fault.ts walkGuest):
+// it reads guest ptes through host memory that may be swapped out, so its walk
+// can sleep and must re-check under mmu_lock, which a callback walk cannot.
+// It shares this file's PTE bits and cause codes. The walk never allocates:
+// results land in a caller-owned Sv32Walk.
 
 import { ACCESS_FETCH, ACCESS_STORE } from './translator.js';
 
