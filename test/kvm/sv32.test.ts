@@ -307,6 +307,30 @@ describe('a gpte that changes between the walk and mmu_lock makes the fault retr
   });
 });
 
+describe('guest megapages', () => {
+  it('two megapage gptes over the same memory, one clean: a store through the clean one sets its D bit', () => {
+    const MEGA2_VA = MEGA_VA + 0x400000;
+    const { t, pg } = setup(
+      (p) => {
+        p.emit(li(9, MEGA2_VA + 0x40), lw(7, 9, 0)); // clean gpte: linked, read-only
+        p.emit(li(8, MEGA_VA + 0x40), li(6, 0x55), sw(6, 8, 0)); // dirty gpte, same page: writable spte
+        p.emit(li(6, 0x66), sw(6, 9, 0)); // a store through the clean gpte must reach the walk
+        emitDone(p);
+      },
+      (pg) => {
+        pg.mapMega(MEGA_VA, MEGA_GPA, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        pg.mapMega(MEGA2_VA, MEGA_GPA, PTE_V | PTE_R | PTE_W);
+      },
+    );
+    expect(run(t)).toEqual({ reason: 'mmio' });
+    expect(t.ucall.done).toBe(true);
+    const l1 = (va: number) => runSync(readGuest32(t, pg.l1Pa(va)));
+    expect(l1(MEGA2_VA) & (PTE_A | PTE_D)).toBe(PTE_A | PTE_D);
+    expect(runSync(readGuest32(t, MEGA_GPA + 0x40))).toBe(0x66);
+    teardown(t);
+  });
+});
+
 describe('satp switches', () => {
   it('each guest root gets its own shadow root; switching back reuses it', () => {
     const ROOT2 = RAM_GPA + 0x40000;

@@ -417,7 +417,11 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
   const root = mmuLoadLocked(vcpu, key);
   let child: number;
   if (!paging) child = sps.getShadowPage((gfn >>> 10) << 10, ROLE_DIRECT_LEAF);
-  else if (w.level === 1) child = sps.getShadowPage(gfn - ((gva >>> 12) & 0x3ff), makeRole(0, true, gacc));
+  // A guest megapage gets a direct page keyed by its permissions, and by its D
+  // bit as x86's FNAME(fetch) does: two megapage gptes over the same memory, one
+  // clean, must not share writable sptes, or stores through the clean one would
+  // never fault and the guest would never see its D bit set.
+  else if (w.level === 1) child = sps.getShadowPage(gfn - ((gva >>> 12) & 0x3ff), makeRole(0, true, gdirty ? gacc : gacc & ~ACC_W));
   else child = sps.getShadowPage(w.tableGfn, ROLE_SHADOW_LEAF);
   let flush = sps.linkShadowPage(root * SPTES_PER_PAGE + (gva >>> 22), child);
   const sptep = child * SPTES_PER_PAGE + ((gva >>> 12) & 0x3ff);
