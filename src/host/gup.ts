@@ -68,21 +68,6 @@ export function pinUserPages(k: HostKernel, mm: Mm, hva: number, write: boolean)
   return gupOne(k, mm, hva, write, GUP_PIN_COUNTING_BIAS);
 }
 
-/**
- * get_user_pages_fast without the fallback: takes a reference only if the pte is
- * present (and writable for write) right now; -1 otherwise. Never sleeps, takes no
- * lock (the walk and the increment happen in one step, as with IRQs off).
- */
-export function getUserPagesFast(k: HostKernel, mm: Mm, hva: number, write: boolean): number {
-  const page = hva >>> PAGE_SHIFT;
-  const pte = mm.pt.get(page);
-  if (!ptePresent(pte) || (write && !(pte & PTE_WRITE))) return -1;
-  const pfn = ptePfn(pte);
-  k.frames.refcount[pfn]!++;
-  k.frames.gupRefs[pfn]!++;
-  return pfn;
-}
-
 function dropRefs(k: HostKernel, pfn: number, refs: number, dirty: boolean, what: string): void {
   const fr = k.frames;
   if (fr.gupRefs[pfn]! < refs || fr.refcount[pfn]! < refs) {
@@ -95,7 +80,7 @@ function dropRefs(k: HostKernel, pfn: number, refs: number, dirty: boolean, what
   k.folioPut(pfn);
 }
 
-/** put_page for a reference from getUserPages/getUserPagesFast. */
+/** put_page for a reference from getUserPages. */
 export function putPage(k: HostKernel, pfn: number, dirty = false): void {
   dropRefs(k, pfn, 1, dirty, 'put_page');
 }

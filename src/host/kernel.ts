@@ -12,7 +12,7 @@ import type { Scheduler, SimThread, Task } from '../sched/index.js';
 import { EINVAL, ENOMEM, accessRead, accessWrite } from './fault.js';
 import { FrameTable, PG_active, PG_lru, PG_referenced, defaultWatermarks } from './frames.js';
 import type { Watermarks } from './frames.js';
-import { getUserPages, getUserPagesFast, pinUserPages, putPage, unpinUserPage } from './gup.js';
+import { getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
 import { Lru } from './lru.js';
 import { freeSwapCacheLocked, zapPageRange } from './memory.js';
 import { Mm, Process } from './mm.js';
@@ -360,9 +360,6 @@ export class HostKernel {
   }
   pinUserPages(mm: Mm, hva: number, write: boolean): Task<number> {
     return pinUserPages(this, mm, hva, write);
-  }
-  getUserPagesFast(mm: Mm, hva: number, write: boolean): number {
-    return getUserPagesFast(this, mm, hva, write);
   }
   putPage(pfn: number, dirty = false): void {
     putPage(this, pfn, dirty);
