@@ -144,6 +144,13 @@ export function summarize(args: RunArgs, r: VmmResult): Record<string, unknown> 
   };
 }
 
+/** "1: 812, 2-3: 40, ..." from kvm stats' rmap_histogram, empty buckets left out. */
+function rmapLine(kvm: unknown): string {
+  const h = (kvm as { rmap_histogram?: Record<string, number> }).rmap_histogram ?? {};
+  const parts = Object.entries(h).filter(([, n]) => n > 0).map(([k, n]) => `${k}: ${n}`);
+  return parts.length > 0 ? parts.join(', ') : 'none';
+}
+
 function textSummary(s: ReturnType<typeof summarize>): string {
   const pf = s.pageFaults as { taken: number; fixed: number; retries: number; guest: number };
   const sw = s.swap as { out: number; in: number };
@@ -153,6 +160,7 @@ function textSummary(s: ReturnType<typeof summarize>): string {
     `page faults:   ${pf.taken} taken, ${pf.fixed} fixed, ${pf.retries} retries, ${pf.guest} reflected to the guest`,
     `swap:          ${sw.out} pages out, ${sw.in} pages in`,
     `mmu notifier:  ${s.invalidations} invalidations, ${ag.calls} aging calls, ${ag.youngHits} young hits`,
+    `rmap chains:   ${rmapLine(s.kvm)} (sptes per gfn at shutdown)`,
     `instructions:  ${s.instructions} (${s.ticks} simulated ticks, ${s.sbiCalls} SBI calls)`,
     '',
   ].join('\n');

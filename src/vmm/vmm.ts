@@ -167,6 +167,9 @@ export type VmmEvent =
 /** Flat numbers of KVM's stats, for printing and JSON. */
 function kvmStatsRecord(vm: Vm | null): Record<string, number | Record<string, number>> {
   if (vm === null) return {};
+  // The rmap histogram is computed on demand. No critical section under mmu_lock
+  // yields, so with the lock free this synchronous walk sees a consistent state.
+  if (vm.mmuLock.holder === null) vm.sps.updateRmapHistogram();
   return vm.stats.toJSON();
 }
 

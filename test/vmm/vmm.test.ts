@@ -218,6 +218,8 @@ describe('shadowvisor run (runCommand)', () => {
     expect(io.out).toMatch(/page faults: +\d+ taken, \d+ fixed, \d+ retries, 0 reflected to the guest/);
     expect(io.out).toMatch(/swap: +[1-9]\d* pages out, [1-9]\d* pages in/);
     expect(io.out).toMatch(/mmu notifier: +[1-9]\d* invalidations, \d+ aging calls, \d+ young hits/);
+    // Code and stack pages are still mapped when the guest shuts down.
+    expect(io.out).toMatch(/rmap chains: +1: [1-9]\d*/);
     expect(io.err).toBe('');
   });
 
