@@ -4,7 +4,6 @@
 // audit, good outcome) and with its test-only switch off (the bad outcome happens).
 
 import { describe, expect, it } from 'vitest';
-import { auditCoherency } from '../../src/check/coherency.js';
 import { PG_dirty, PG_free, PG_swapcache, PTE_DIRTY, ptePfn, ptePresent } from '../../src/host/index.js';
 import { folioReferenced } from '../../src/host/rmap.js';
 import type { VcpuExit } from '../../src/kvm/vcpu.js';
@@ -379,4 +378,3 @@ describe('process exit runs release, which zaps every spte while a vCPU is mid-f
   }
 });
 
-void auditCoherency;

@@ -161,8 +161,7 @@ describe('Sv32 guest through shadow pages', () => {
   it('injects guest page faults into S-mode with scause/stval/sepc', () => {
     let loadPc = 0;
     let storePc = 0;
-    let fetchVa = 0;
-    const { t, prog } = setup(
+    const { t } = setup(
       (p) => {
         p.emit(li(8, HOLE_VA));
         loadPc = p.here;
@@ -179,8 +178,6 @@ describe('Sv32 guest through shadow pages', () => {
         pg.map4k(DATA_VA + 0x1000, RAM_GPA + 0x11000, PTE_V | PTE_R | PTE_W | PTE_U);
       },
     );
-    void prog;
-    void fetchVa;
     expect(run(t)).toEqual({ reason: 'mmio' });
     expect(t.ucall.done).toBe(true);
     const log = t.ucall.log.map((v) => v >>> 0);
@@ -335,7 +332,7 @@ describe('satp switches', () => {
   it('each guest root gets its own shadow root; switching back reuses it', () => {
     const ROOT2 = RAM_GPA + 0x40000;
     let satp2 = 0;
-    const { t, pg } = setup(
+    const { t } = setup(
       (p) => {
         p.emit(li(8, DATA_VA), lw(6, 8, 0)); // root 1: 0x1111
         p.emit(li(9, 0), li(9, 0)); // patched: li s1, satp2 (2 words) + spare
@@ -353,7 +350,6 @@ describe('satp switches', () => {
         satp2 = pg2.satp();
       },
     );
-    void pg;
     runSync(writeGuest(t, RAM_GPA + 0x10000, [0x1111]));
     runSync(writeGuest(t, RAM_GPA + 0x20000, [0x2222]));
     // The li pair sits after the 3-word prologue and "li s0; lw" (3 words).

@@ -7,7 +7,7 @@ import { CSR_MEDELEG, CSR_MIDELEG, CSR_SIE, CSR_SSTATUS, CSR_STVEC, IRQ_SSI, MST
 import { isLeafSpte } from '../../src/kvm/mmu/spte.js';
 import type { VcpuExit } from '../../src/kvm/vcpu.js';
 import { runSync, sleepTicks } from '../../src/sched/index.js';
-import { Prog, addi, beq, csrw, ecall, jal, li, lr_w, lw, sc_w, sw, wfi } from '../hart/asm.js';
+import { Prog, addi, csrw, ecall, jal, li, lr_w, lw, sc_w, sw, wfi } from '../hart/asm.js';
 import {
   KiB,
   PAGE,
@@ -104,7 +104,6 @@ describe('vCPU exits', () => {
     expect(haltedSeen).toBe(true);
     expect(exit).toEqual({ reason: 'mmio' });
     expect(t.ucall.done).toBe(true);
-    void beq;
   });
 });
 

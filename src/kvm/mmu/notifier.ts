@@ -122,7 +122,7 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       if (--vm.mnActiveInvalidateCount === 0) vm.mnInvalidateWait.wakeAll();
     },
 
-    invalidatePage(mm: Mm, hva: number): void {
+    invalidatePage(_mm: Mm, hva: number): void {
       const page = hva - (hva % 4096);
       if (!memslotHit(vm, page, page + 4096)) return;
       lockAtomic(vm, 'invalidate_page');
@@ -136,7 +136,6 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       });
       if (flush) vm.sps.flushRemoteTlbs();
       vm.mmuLock.unlock();
-      void mm;
     },
 
     clearFlushYoung(mm: Mm, start: number, end: number): boolean {
@@ -174,7 +173,7 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       return young;
     },
 
-    *release(mm: Mm): Task {
+    *release(_mm: Mm): Task {
       // kvm_arch_flush_shadow_all, while every host pte still maps its page. May run
       // twice (exit racing unregister): the second finds nothing.
       yield* vm.mmuLock.lock();
@@ -183,7 +182,6 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       if (!vm.debug.noReleaseZap) vm.sps.zapAll();
       if (vm.tracing()) vm.trace({ type: 'release' });
       vm.mmuLock.unlock();
-      void mm;
     },
   };
   if (vm.protocol !== 'v7') {
