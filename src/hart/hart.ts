@@ -511,19 +511,15 @@ export class Hart {
         }
         this.updateTimer();
         const irq = this.pendingInterrupt();
-        if (irq >= 0) {
-          pc = this.trap(pc, irq, true, 0) | 0;
-          if (this.stopCode !== 0) { // an interrupt for the host: leave before the next instruction
-            act = ACT_BOUNDARY;
-            continue;
-          }
-        }
+        if (irq >= 0) pc = this.trap(pc, irq, true, 0) | 0;
         this.recheck = false;
         limit = budget;
         if ((this.mip & MIP_MTIP) === 0) {
           const d = this.ticksToTimer();
           if (n + d < limit) limit = (n + d) | 0;
         }
+        // An interrupt the host took (trapToHost): run no instruction, return at the next boundary.
+        if (this.stopCode !== 0) limit = n;
       }
       act = ACT_BOUNDARY;
 
