@@ -402,7 +402,9 @@ export class Hart {
     const tlbMask = TLB_MASK; // a local: module bindings are reloaded, locals are constants
     // Every value the loop carries stays an int32 (| 0 on call results too), or
     // V8 widens the loop's phis to doubles and every instruction pays for it.
-    budget = budget > MAX_BUDGET ? MAX_BUDGET : budget | 0;
+    // A fresh const, not the reassigned parameter: that one stayed tagged, made
+    // `limit` a tagged phi, and the inner loop checked it for a Smi every instruction.
+    const cap = (budget > MAX_BUDGET ? MAX_BUDGET : budget) | 0;
     let pc = this.pc | 0;
     let n = 0;
     let limit = 0;
@@ -495,13 +497,15 @@ export class Hart {
         fetchPage = 1;
         // One exit for every stop code, so that its stores share one feedback site.
         let stop = 0;
-        if (this.stopCode !== 0) {
-          stop = this.stopCode;
+        // stopCode is a double field (settleFields): | 0 compares it as an int, so
+        // the loop does not keep a 0.0 in a register, reloaded every instruction.
+        if ((this.stopCode | 0) !== 0) {
+          stop = this.stopCode | 0;
           this.stopCode = 0;
         } else if (this.stopRequested) {
           this.stopRequested = false;
           stop = STOP_REQUEST;
-        } else if (n >= budget) {
+        } else if (n >= cap) {
           stop = STOP_BUDGET;
         }
         if (stop !== 0) {
@@ -513,13 +517,13 @@ export class Hart {
         const irq = this.pendingInterrupt();
         if (irq >= 0) pc = this.trap(pc, irq, true, 0) | 0;
         this.recheck = false;
-        limit = budget;
+        limit = cap;
         if ((this.mip & MIP_MTIP) === 0) {
           const d = this.ticksToTimer();
           if (n + d < limit) limit = (n + d) | 0;
         }
         // An interrupt the host took (trapToHost): run no instruction, return at the next boundary.
-        if (this.stopCode !== 0) limit = n;
+        if ((this.stopCode | 0) !== 0) limit = n;
       }
       act = ACT_BOUNDARY;
 
@@ -535,7 +539,7 @@ export class Hart {
           fetchDelta = fdel[idx]!;
         }
         insn = mem32[(pc + fetchDelta) >> 2]!;
-        n++;
+        n = (n + 1) | 0; // n < limit <= MAX_BUDGET: no overflow check needed
         const rd = (insn >>> 7) & 31;
         const rs1 = (insn >>> 15) & 31;
 
