@@ -20,8 +20,10 @@
 //    budget and the instruction count at which mtime reaches mtimecmp; anything
 //    that can change what the outer loop decides (CSR ops, xRET, traps, MMIO, a
 //    callback that flushed the TLB or requested a stop) leaves the inner loop.
-//  - The inner loop makes no calls: a slow path sets `act` (with insn/addr/value)
-//    and breaks out, and the outer loop calls out of line. Every value the loop
+//  - The inner loop makes no calls but mulh/mulhsu/mulhu (V8 does not inline
+//    them, and writing them out in the loop measured slower): a slow path sets
+//    `act` (with insn/addr/value) and breaks out, and the outer loop calls out
+//    of line. Every value the loop
 //    carries stays int32, call results included (`| 0`), or V8 widens its phis
 //    to doubles and every instruction pays.
 //  - Every instruction is restartable up to its first memory access: nothing is
@@ -412,7 +414,7 @@ export class Hart {
     let fetchPage = 1;
     let fetchDelta = 0;
     // What the inner loop left for the outer one, with its operands. The inner
-    // loop makes no calls, so V8 can keep its state in registers.
+    // loop makes no slow-path calls, so V8 can keep its state in registers.
     let act = ACT_BOUNDARY;
     let insn = 0;
     let addr = 0;
