@@ -9,7 +9,7 @@ import type { MmuNotifierOps, MmuNotifierRange } from '../host/mmu-notifier.js';
 import { PAGE_SIZE } from '../host/pte.js';
 import { Scheduler, runSync } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { median } from './section.js';
+import { median, type BenchSection } from './section.js';
 
 const MiB = 1024 * 1024;
 
@@ -185,3 +185,11 @@ export async function runHostBench(opts: { quick: boolean }): Promise<string> {
   );
   return lines.join('\n');
 }
+
+export const hostSection: BenchSection = {
+  name: 'host',
+  description: 'simulated host kernel: reclaim, mmu_notifier calls, memory per MiB',
+  async run(ctx) {
+    for (const line of (await runHostBench({ quick: ctx.quick })).split('\n')) ctx.log(line);
+  },
+};

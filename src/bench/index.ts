@@ -2,7 +2,7 @@
 // Runs every benchmark section in turn; new sections register in SECTIONS.
 
 import { hartSection } from './hart.js';
-import { hostSection } from './host-section.js';
+import { hostSection } from './host.js';
 import { kvmSection } from './kvm.js';
 import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
