@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Htif, type HtifExit } from '../../src/vmm/devices/htif.js';
+import { HTIF_WRITE_MAX, Htif, HtifError, type HtifExit } from '../../src/vmm/devices/htif.js';
+import { ElfError } from '../../src/vmm/elf.js';
 
 const TOHOST = 0x80001000;
 const FROMHOST = 0x80001040;
@@ -115,7 +116,33 @@ describe('Htif', () => {
     expect(words.get(TOHOST + 4)).toBe(0);
   });
 
-  it('rejects a misaligned tohost', () => {
-    expect(() => new Htif({ tohost: 0x80001004, output: () => {} })).toThrow(/8-byte aligned/);
+  it('rejects a misaligned tohost with an error the runner reports as a bad image', () => {
+    for (const tohost of [0x80001004, 0x80001001, 0xfffffffc]) {
+      let err: unknown;
+      try {
+        new Htif({ tohost, output: () => {} });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(HtifError);
+      expect(err).toBeInstanceOf(ElfError);
+      expect((err as Error).message).toBe(`tohost at 0x${(tohost >>> 0).toString(16)} is not 8-byte aligned: HTIF needs a 64-bit word there (align .tohost to 8)`);
+    }
   });
+
+  it('caps one SYS_write at HTIF_WRITE_MAX bytes and says so in the return value (was: 4G reads for len 0xffffffff)', () => {
+    const t = setup();
+    const magic = 0x80002000;
+    t.words.set(magic, 64);
+    t.words.set(magic + 8, 1);
+    t.words.set(magic + 16, 0x80003000);
+    t.words.set(magic + 24, 0xffffffff);
+    const t0 = performance.now();
+    t.sw(TOHOST, magic);
+    t.sw(TOHOST + 4, 0);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(t.out.length).toBe(HTIF_WRITE_MAX);
+    expect(t.words.get(magic)).toBe(HTIF_WRITE_MAX);
+    expect(t.words.get(magic + 4)).toBe(0);
+  }, 120_000);
 });

@@ -20,6 +20,8 @@
 // (HTIF_EXIT_GRACE) and commits the exit if no high-half store arrived, which
 // covers programs that write only the low word and then spin.
 
+import { ElfError } from '../elf.js';
+
 export const HTIF_DEV_SYSCALL = 0;
 export const HTIF_DEV_CONSOLE = 1;
 export const HTIF_CONSOLE_GETCHAR = 0;
@@ -30,9 +32,24 @@ export const SYS_WRITE = 64;
 export const SYS_EXIT = 93;
 const ENOSYS = 38;
 
+/**
+ * Most bytes one SYS_write moves. A longer request is a short write, which
+ * POSIX allows and stdio retries, so one guest store to tohost costs bounded
+ * host work however large a length it names.
+ */
+export const HTIF_WRITE_MAX = 1 << 16;
+
 /** Instructions a pending low-word exit waits for its high half (see above). */
 export const HTIF_EXIT_GRACE = 32;
 const EBADF = 9;
+
+/**
+ * The image's tohost symbol cannot be the device's command word. An ElfError,
+ * since the symbol comes from the file: the runner reports it as a bad image.
+ */
+export class HtifError extends ElfError {
+  override readonly name: string = 'HtifError';
+}
 
 /** Physical memory the device reads and writes (guest RAM). */
 export interface HtifMemory {
@@ -72,7 +89,9 @@ export class Htif {
   private mem: HtifMemory | undefined;
 
   constructor(private readonly opts: HtifOptions) {
-    if ((opts.tohost & 7) !== 0) throw new Error('htif: tohost must be 8-byte aligned (got 0x' + opts.tohost.toString(16) + ')');
+    if ((opts.tohost & 7) !== 0) {
+      throw new HtifError('tohost at 0x' + (opts.tohost >>> 0).toString(16) + ' is not 8-byte aligned: HTIF needs a 64-bit word there (align .tohost to 8)');
+    }
     this.tohost = opts.tohost;
     this.fromhost = opts.fromhost;
   }
@@ -159,7 +178,7 @@ export class Htif {
     } else if (which === SYS_WRITE) {
       const fd = arg(1);
       const buf = arg(2);
-      const len = arg(3);
+      const len = Math.min(arg(3), HTIF_WRITE_MAX);
       if (fd === 1 || fd === 2) {
         for (let i = 0; i < len; i++) {
           const a = buf + i;
