@@ -3,16 +3,29 @@
 // Pure: parseElf() validates and describes the image, loadElf() copies the
 // PT_LOAD segments through a caller-supplied writer. Nothing here knows about
 // the hart, so a malformed file is rejected before any machine exists.
+//
+// The file is hostile until checked. Every table and every section is held to
+// the file's length before anything is read from it or allocated for it, entry
+// sizes must be the ELF32 ones (a symbol table with sh_entsize 1 is a way to
+// read one symbol per byte), and the work done is bounded by the file's size:
+// at most PHNUM_MAX program headers, one symbol table, and symbol names that add
+// up to at most NAME_BYTES_PER_STRTAB_BYTE times their string table. PT_LOAD
+// segments may not overlap in physical memory, so loading writes each byte of
+// guest RAM at most once, whatever the file claims.
 
+/** A file that cannot be loaded, with a one-line message naming what is wrong. */
 export class ElfError extends Error {
-  override readonly name = 'ElfError';
+  override readonly name: string = 'ElfError';
 }
 
 export const EM_RISCV = 243;
 export const ET_EXEC = 2;
 export const PT_LOAD = 1;
 export const SHT_SYMTAB = 2;
+export const SHT_STRTAB = 3;
+export const SHT_NOBITS = 8;
 
+const SHT_NULL = 0;
 const ELFCLASS32 = 1;
 const ELFCLASS64 = 2;
 const ELFDATA2LSB = 1;
@@ -21,6 +34,17 @@ const EHDR32_SIZE = 52;
 const PHDR32_SIZE = 32;
 const SHDR32_SIZE = 40;
 const SYM32_SIZE = 16;
+/**
+ * Linux's load_elf_phdrs() reads at most a page of program headers
+ * (ELF_MIN_ALIGN): 128 ELF32 entries. Toolchains write a handful.
+ */
+export const PHNUM_MAX = 4096 / PHDR32_SIZE;
+/**
+ * Names may share bytes (a linker stores a name that is the tail of another
+ * once), but not without limit: N symbols naming N offsets of one long string
+ * would decode N times its length.
+ */
+const NAME_BYTES_PER_STRTAB_BYTE = 2;
 const utf8 = new TextDecoder();
 
 export interface ElfSegment {
@@ -103,7 +127,10 @@ export function parseElf(bytes: Uint8Array): ElfImage {
   const shnum = u16(48);
 
   if (phnum === 0) throw new ElfError('ELF has no program headers: nothing to load');
-  if (phentsize < PHDR32_SIZE) throw new ElfError('program header entry size ' + phentsize + ' is smaller than ' + PHDR32_SIZE);
+  if (phentsize !== PHDR32_SIZE) throw new ElfError('program header entry size ' + phentsize + ' is not ' + PHDR32_SIZE + ' (an Elf32_Phdr)');
+  if (phnum > PHNUM_MAX) {
+    throw new ElfError(phnum + ' program headers: more than the ' + PHNUM_MAX + ' that fit in a page, which is all Linux\'s ELF loader reads');
+  }
   if (phoff + phnum * phentsize > bytes.length) {
     throw new ElfError(
       'truncated program header table: ' + phnum + ' entries at offset ' + phoff +
@@ -135,6 +162,7 @@ export function parseElf(bytes: Uint8Array): ElfImage {
     segments.push(seg);
   }
   if (segments.length === 0) throw new ElfError('ELF has no PT_LOAD segment: nothing to load');
+  checkOverlap(segments);
 
   const symbols = shnum === 0 ? [] : readSymbols(bytes, u16, u32, shoff, shentsize, shnum);
   const image: ElfImage = { bytes, entry, segments, symbols };
@@ -145,6 +173,22 @@ export function parseElf(bytes: Uint8Array): ElfImage {
   return image;
 }
 
+/** Two segments loading the same byte: the image is corrupt, or asks for the same RAM to be written over and over. */
+function checkOverlap(segments: readonly ElfSegment[]): void {
+  const byPaddr = segments.filter((s) => s.memsz > 0).sort((a, b) => a.paddr - b.paddr || a.index - b.index);
+  for (let i = 1; i < byPaddr.length; i++) {
+    const a = byPaddr[i - 1]!;
+    const b = byPaddr[i]!;
+    if (a.paddr + a.memsz > b.paddr) {
+      throw new ElfError(
+        'segments ' + a.index + ' [' + hex(a.paddr) + ', ' + hex(a.paddr + a.memsz) + ') and ' + b.index + ' [' + hex(b.paddr) + ', ' +
+        hex(b.paddr + b.memsz) + ') overlap in physical memory',
+      );
+    }
+  }
+}
+
+/** Holds every section to the file, then reads the one symbol table, if any. */
 function readSymbols(
   bytes: Uint8Array,
   u16: (off: number) => number,
@@ -153,7 +197,7 @@ function readSymbols(
   shentsize: number,
   shnum: number,
 ): ElfSymbol[] {
-  if (shentsize < SHDR32_SIZE) throw new ElfError('section header entry size ' + shentsize + ' is smaller than ' + SHDR32_SIZE);
+  if (shentsize !== SHDR32_SIZE) throw new ElfError('section header entry size ' + shentsize + ' is not ' + SHDR32_SIZE + ' (an Elf32_Shdr)');
   if (shoff + shnum * shentsize > bytes.length) {
     throw new ElfError(
       'truncated section header table: ' + shnum + ' entries at offset ' + shoff +
@@ -164,32 +208,58 @@ function readSymbols(
     const s = shoff + i * shentsize;
     return { type: u32(s + 4), offset: u32(s + 16), size: u32(s + 20), link: u32(s + 24), entsize: u32(s + 36) };
   };
-  const symbols: ElfSymbol[] = [];
+  let symtabIndex = -1;
   for (let i = 0; i < shnum; i++) {
     const sh = section(i);
-    if (sh.type !== SHT_SYMTAB) continue;
-    if (sh.link >= shnum) throw new ElfError('symbol table links to string table ' + sh.link + ', which does not exist');
-    const str = section(sh.link);
-    if (sh.offset + sh.size > bytes.length) throw new ElfError('truncated symbol table (section ' + i + ')');
-    if (str.offset + str.size > bytes.length) throw new ElfError('truncated string table (section ' + sh.link + ')');
-    const entsize = sh.entsize || SYM32_SIZE;
-    for (let off = sh.offset + entsize; off + SYM32_SIZE <= sh.offset + sh.size; off += entsize) {
-      const nameOff = u32(off);
-      if (nameOff === 0) continue;
-      if (nameOff >= str.size) throw new ElfError('symbol name offset ' + nameOff + ' is outside the string table');
-      let end = str.offset + nameOff;
-      const limit = str.offset + str.size;
-      while (end < limit && bytes[end] !== 0) end++;
-      const info = bytes[off + 12]!;
-      symbols.push({
-        name: utf8.decode(bytes.subarray(str.offset + nameOff, end)),
-        value: u32(off + 4),
-        size: u32(off + 8),
-        type: info & 0xf,
-        bind: info >> 4,
-        shndx: u16(off + 14),
-      });
+    if (sh.type !== SHT_NULL && sh.type !== SHT_NOBITS && sh.offset + sh.size > bytes.length) {
+      throw new ElfError(
+        'section ' + i + ' (type ' + sh.type + ') [' + hex(sh.offset) + ', ' + hex(sh.offset + sh.size) +
+        ') runs past the end of the file (' + bytes.length + ' bytes)',
+      );
     }
+    if (sh.type !== SHT_SYMTAB) continue;
+    // The gABI allows one; 65535 headers naming the same table would read it 65535 times.
+    if (symtabIndex >= 0) throw new ElfError('more than one symbol table (sections ' + symtabIndex + ' and ' + i + ')');
+    symtabIndex = i;
+  }
+  if (symtabIndex < 0) return [];
+
+  const sh = section(symtabIndex);
+  const what = 'symbol table (section ' + symtabIndex + ')';
+  if (sh.entsize !== SYM32_SIZE) throw new ElfError(what + ' has entry size ' + sh.entsize + '; an Elf32_Sym is ' + SYM32_SIZE);
+  if (sh.size % SYM32_SIZE !== 0) throw new ElfError(what + ' is ' + sh.size + ' bytes, not a whole number of ' + SYM32_SIZE + '-byte symbols');
+  if (sh.link >= shnum) throw new ElfError(what + ' links to section ' + sh.link + ', which does not exist');
+  const str = section(sh.link);
+  if (str.type !== SHT_STRTAB) throw new ElfError(what + ' links to section ' + sh.link + ', which is not a string table');
+  const strEnd = str.offset + str.size;
+
+  // Symbols sharing a name share its string (RISC-V's $x/$d mapping symbols do).
+  const names = new Map<number, string>();
+  let nameBytesLeft = NAME_BYTES_PER_STRTAB_BYTE * str.size;
+  const symbols: ElfSymbol[] = [];
+  // Entry 0 is the reserved null symbol.
+  for (let off = sh.offset + SYM32_SIZE; off < sh.offset + sh.size; off += SYM32_SIZE) {
+    const nameOff = u32(off);
+    if (nameOff === 0) continue;
+    let name = names.get(nameOff);
+    if (name === undefined) {
+      if (nameOff >= str.size) throw new ElfError('symbol name offset ' + nameOff + ' is outside the string table (section ' + sh.link + ', ' + str.size + ' bytes)');
+      const start = str.offset + nameOff;
+      const len = bytes.subarray(start, strEnd).indexOf(0);
+      if (len < 0) {
+        throw new ElfError('symbol name at string table offset ' + nameOff + ' runs past the end of the string table (section ' + sh.link + ') without a NUL');
+      }
+      if ((nameBytesLeft -= len) < 0) {
+        throw new ElfError(
+          'symbol names add up to more than twice their string table (section ' + sh.link + ', ' + str.size +
+          ' bytes): they overlap as no linker writes them',
+        );
+      }
+      name = utf8.decode(bytes.subarray(start, start + len));
+      names.set(nameOff, name);
+    }
+    const info = bytes[off + 12]!;
+    symbols.push({ name, value: u32(off + 4), size: u32(off + 8), type: info & 0xf, bind: info >> 4, shndx: u16(off + 14) });
   }
   return symbols;
 }
