@@ -17,6 +17,10 @@
 // run, unhashes, then waits out a grace period, so no callback of the subscription is
 // running when it returns. Registration excludes every rmap walker and fault on the mm
 // (mmap_lock for write + the mm's all-locks gate), so start/end pairs stay balanced.
+// Unhashing does not: a range whose start a subscription got before unregister or
+// exit_mmap unhashed it ends without telling it (range_end walks the live list, as
+// in Linux). A subscriber that counts active ranges balances them itself from its
+// release, the last callback it is sure to get (KVM: kvm/vm.ts mmuInvalidateAbandonLocked).
 
 import { Srcu } from '../sched/index.js';
 import type { Task } from '../sched/index.js';

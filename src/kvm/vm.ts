@@ -24,6 +24,12 @@
 // always sees the memslots its range_start saw), and publish the new set under
 // mmu_lock together with the zap of a deleted or moved slot: a fault that resolved
 // a gfn through the old set sees the generation move and retries.
+//
+// Teardown (release from exit or unregister, destroy) may fall between a range_start
+// and its range_end, which the unhashed notifier then never delivers: release
+// balances the invalidation counters itself and wakes their waiters
+// (mmuInvalidateAbandonLocked), so no teardown path leaves a memslot update or a
+// fault waiting for an invalidation that has no end.
 
 import type { EventEmitter } from 'eventemitter3';
 import { PG_free, PG_dirty, PG_referenced } from '../host/frames.js';
@@ -69,6 +75,13 @@ export interface VmDebug {
   /** release bumps the sequence but zaps nothing. */
   noReleaseZap: boolean;
   /**
+   * release (and destroy) leave the invalidation counters as they are, and the
+   * handlers keep counting after release: an invalidate_range_start whose range_end
+   * the unhashed subscription never gets keeps mn_active_invalidate_count and
+   * mmu_invalidate_in_progress up for ever (see mmuInvalidateAbandonLocked).
+   */
+  noReleaseBalance: boolean;
+  /**
    * A point where a test may park the faulting vCPU thread (after get_user_pages,
    * before mmu_lock) to force an interleaving that sleeping threads would otherwise
    * let the vCPU skip.
@@ -106,6 +119,7 @@ export class Vm {
     noAgeClear: false,
     noAgeFlush: false,
     noReleaseZap: false,
+    noReleaseBalance: false,
     afterGup: null,
   };
 
@@ -248,6 +262,48 @@ export class Vm {
     if (this.tracing()) this.events!.emit('kvm', ev);
   }
 
+  /**
+   * Whether the notifier handlers still count invalidations: until release. After it
+   * the handlers may still be called (until the subscription is unhashed) but count
+   * nothing, so no range_end can be owed past the reset in mmuInvalidateAbandonLocked.
+   */
+  mnInvalidateTracked(): boolean {
+    return !this.released || this.debug.noReleaseBalance;
+  }
+
+  /**
+   * The end of invalidation tracking, at release (and again at destroy, where the
+   * kernel does it). Caller holds mmu_lock and has set `released`.
+   *
+   * The race (kvm_destroy_vm's comment on mn_active_invalidate_count): a host range
+   * zap has run our invalidate_range_start (mn_active_invalidate_count and
+   * mmu_invalidate_in_progress raised) when mmu_notifier_unregister or exit_mmap's
+   * mmu_notifier_release unhashes the subscription; its range_end then never reaches
+   * us. Both counters would stay up for ever: a memslot update waits on mn_invalidate
+   * for ever holding slots_lock, and a fault on a gfn of the range backs off for ever.
+   * kvm_destroy_vm resets mn_active_invalidate_count after unregister, when no
+   * notifier can run any more (and WARNs on a stray mmu_invalidate_in_progress). We
+   * reset both here, earlier, because our VMM threads outlive exit_mmap and keep
+   * calling KVM (in Linux no ioctl gets past kvm->mm != current->mm then), so exit
+   * and the OOM killer's exit must leave the counters balanced too, not only destroy.
+   * Resetting while callbacks may still run is safe because, from `released` on, the
+   * handlers count nothing (mnInvalidateTracked): a range_end of a range started
+   * before is dropped with the count it would have lowered; a range started after is
+   * never counted. Nothing needs the counters afterwards: release zapped every spte,
+   * and no fault installs one once `released` is set.
+   */
+  mmuInvalidateAbandonLocked(): void {
+    if (this.debug.noReleaseBalance) return;
+    this.mmuInvalidateInProgress = 0;
+    this.mmuInvalidateRangeStart = 0;
+    this.mmuInvalidateRangeEnd = 0;
+    this.mnActiveInvalidateCount = 0;
+    // range_start flushed before it returned unless the debug switch deferred it; release zapped and flushed.
+    this.deferredFlush = false;
+    // kvm_swap_active_memslots' waiters (slots_lock held) would otherwise sleep for ever.
+    this.mnInvalidateWait.wakeAll();
+  }
+
   /** Retry check of the fault path (mmu_invalidate_retry_gfn); caller holds mmu_lock. */
   mmuInvalidateRetryGfn(mmuSeq: number, gfn: number): boolean {
     if (this.mmuInvalidateInProgress > 0 && gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
@@ -270,6 +326,13 @@ export class Vm {
     this.released = true;
     this.destroyed = true;
     this.mmuInvalidateSeq++;
+    // No notifier runs any more (kvm_destroy_vm after mmu_notifier_unregister). release
+    // already balanced the counters (mmuInvalidateAbandonLocked); a count left now is a
+    // handler that counted after release, our bug. Reset anyway, as the kernel does.
+    if (!this.debug.noReleaseBalance && (this.mnActiveInvalidateCount !== 0 || this.mmuInvalidateInProgress !== 0)) {
+      this.warn(`destroy: invalidations left unbalanced after release (active ${this.mnActiveInvalidateCount}, in progress ${this.mmuInvalidateInProgress})`);
+    }
+    this.mmuInvalidateAbandonLocked();
     for (const v of this.vcpus) v.translator.dropRoot();
     this.sps.zapAll();
     this.mmuLock.unlock();

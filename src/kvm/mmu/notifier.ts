@@ -13,6 +13,11 @@
 // let the vCPU write into a freed (and maybe reused) frame.
 // range_end (after): seq++ then in_progress--, so a fault that snapshot the sequence
 // before the start either sees in_progress or a new seq.
+// release ends the counting: a subscription unhashed between a range_start and its
+// range_end (unregister, exit_mmap) never gets that end, so release resets the
+// counters and wakes their waiters, and from then on start and end count nothing
+// (vm.ts mmuInvalidateAbandonLocked; kvm_destroy_vm's reset of
+// mn_active_invalidate_count is the kernel's half of it).
 //
 // The handlers that run under the host PT lock (invalidate_page, clear_flush_young /
 // age_page) must not sleep; mmu_lock is a spinlock, and no critical section under it
@@ -90,11 +95,19 @@ function ageLocked(vm: Vm, mm: Mm, start: number, end: number, clear: boolean, f
 export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
   const ops: MmuNotifierOps = {
     *invalidateRangeStart(range: MmuNotifierRange): Task<number> {
+      // After release nothing is counted: its range_end may never come (the
+      // subscription is unhashed), and there is no spte left to zap.
+      if (!vm.mnInvalidateTracked()) return 0;
       // Counted for every range, memslot or not: a memslot update waits for zero, so
       // range_end meets the same memslots as its range_start.
       vm.mnActiveInvalidateCount++;
       if (!memslotHit(vm, range.start, range.end)) return 0;
       yield* vm.mmuLock.lock();
+      if (!vm.mnInvalidateTracked()) {
+        // release ran while we waited for mmu_lock and dropped the count we raised.
+        vm.mmuLock.unlock();
+        return 0;
+      }
       vm.stats.invalidations++;
       const flush = invalidateBeginLocked(vm, range.start, range.end);
       if (flush) {
@@ -106,8 +119,15 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
     },
 
     *invalidateRangeEnd(range: MmuNotifierRange): Task {
+      // After release: its start was counted before release (which dropped that count)
+      // or not at all. Checked again under mmu_lock, with no yield before the decrement.
+      if (!vm.mnInvalidateTracked()) return;
       if (memslotHit(vm, range.start, range.end)) {
         yield* vm.mmuLock.lock();
+        if (!vm.mnInvalidateTracked()) {
+          vm.mmuLock.unlock();
+          return;
+        }
         // kvm_mmu_invalidate_end: the sequence first, so a fault that sees
         // in_progress drop also sees the new sequence.
         vm.mmuInvalidateSeq++;
@@ -180,6 +200,9 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       vm.released = true;
       vm.mmuInvalidateSeq++;
       if (!vm.debug.noReleaseZap) vm.sps.zapAll();
+      // The subscription is unhashed next: range_ends of ranges started before may
+      // never come. Balance the counters and wake their waiters now (vm.ts).
+      vm.mmuInvalidateAbandonLocked();
       if (vm.tracing()) vm.trace({ type: 'release' });
       vm.mmuLock.unlock();
     },
