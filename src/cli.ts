@@ -4,14 +4,21 @@
 //
 //   shadowvisor run --bare FILE.elf ...   bare-metal program (vmm/bare-command.ts)
 //   shadowvisor run FILE.elf ...          S-mode guest under the VMM (vmm/run-command.ts)
+//
+// Exit status 2 is every error a user's input can cause (usage, unreadable or
+// malformed image), with a one-line message; 70 is ours (an internal error: a
+// bug, reported once with the command that reproduces it).
 
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
-import { BARE_USAGE, runBareCommand, type BareIo } from './vmm/bare-command.js';
-import { RUN_USAGE, runCommand } from './vmm/run-command.js';
+import { processIo, type CommandIo } from './cli-io.js';
+import { BARE_USAGE, runBareCommand } from './vmm/bare-command.js';
+import { parseRunCommandArgs, reproduceLine, RUN_USAGE, runCommand } from './vmm/run-command.js';
+import { describeInternalError } from './vmm/vmm.js';
 
 export const EXIT_USAGE = 2;
+export const EXIT_INTERNAL = 70;
 
 export const USAGE = `usage: shadowvisor COMMAND ...
 
@@ -22,16 +29,29 @@ commands:
 ${RUN_USAGE}
 ${BARE_USAGE}`;
 
-export type CliIo = BareIo;
+export type CliIo = CommandIo;
 
-const defaultIo: CliIo = {
-  stdout: (c) => process.stdout.write(c),
-  stderr: (c) => process.stderr.write(c),
-  readFile: (p) => readFileSync(p),
-};
+/** `--bare`, `--bare=...` before a `--` picks the bare-metal runner. */
+function wantsBare(args: readonly string[]): boolean {
+  for (const a of args) {
+    if (a === '--') return false;
+    if (a === '--bare' || a.startsWith('--bare=')) return true;
+  }
+  return false;
+}
+
+/** The scheduler seed a VMM run used (its own default when the options cannot say). */
+function seedOf(args: readonly string[]): number {
+  try {
+    const parsed = parseRunCommandArgs(args);
+    return parsed === 'help' ? 1 : parsed.config.seed ?? 1;
+  } catch {
+    return 1;
+  }
+}
 
 /** Returns the exit status; never calls process.exit, so tests can call it. */
-export function main(argv: string[], io: CliIo = defaultIo): number {
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
   const [command, ...rest] = argv;
   try {
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
@@ -39,20 +59,19 @@ export function main(argv: string[], io: CliIo = defaultIo): number {
       return command === undefined ? EXIT_USAGE : 0;
     }
     if (command === 'run') {
-      if (!rest.includes('--bare')) return runCommand(rest, io);
-      if (rest.includes('-h') || rest.includes('--help')) {
-        io.stdout(BARE_USAGE);
-        return 0;
-      }
-      return runBareCommand(rest, io);
+      if (!wantsBare(rest)) return await runCommand(rest, io);
+      return await runBareCommand(rest, io);
     }
     throw new UsageError(`unknown command '${command}'`);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`shadowvisor: ${e.message}\n\n${USAGE}`);
+      io.stderr(`shadowvisor: ${e.message}\n\n${command === 'run' ? (wantsBare(rest) ? BARE_USAGE : RUN_USAGE) : USAGE}`);
       return EXIT_USAGE;
     }
-    throw e;
+    // A bug of ours, not the user's: one line they can paste into a report.
+    io.stderr(`shadowvisor: internal error: ${describeInternalError(e)}\n`);
+    io.stderr(command === 'run' && !wantsBare(rest) ? reproduceLine(rest, seedOf(rest)) : `shadowvisor: to reproduce: shadowvisor ${argv.join(' ')}\n`);
+    return EXIT_INTERNAL;
   }
 }
 
@@ -68,5 +87,5 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   // exitCode rather than exit(): stdout may still be draining into a pipe.
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 }

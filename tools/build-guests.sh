@@ -57,6 +57,7 @@ PROGRAMS=(
   "isa-sv32|isa-sv32.S|"
   "selftest-fail|selftest-fail.S|"
   "spin|spin.S|"
+  "flood|flood.S|"
   "htif-low-exit|htif-low-exit.S|"
   "htif-syscall|htif-syscall.c|"
 )

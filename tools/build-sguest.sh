@@ -32,6 +32,9 @@ PROGRAMS=(
   # For tests: 2 MiB of data right at the start of RAM, so 4 MiB of guest RAM
   # over 2 MiB of host RAM already swaps. Not runnable under OpenSBI (its home).
   "sguest-small|workload.c|-DDATA_MIB=2 -Wl,--defsym=SGUEST_BASE=0x80000000"
+  "sguest-fault-forever|hostile.c|-DFAULT_FOREVER"
+  "sguest-flood-dbcn|hostile.c|-DFLOOD_DBCN"
+  "sguest-flood-uart|hostile.c|-DFLOOD_UART"
 )
 
 mkdir -p "$out"

@@ -150,6 +150,16 @@ export class Vcpu {
           this.state = 'running';
           this.faults[r]++;
           if (r === 'error') return { reason: 'internal-error', message: this.lastError };
+          if (r === 'guest-fault') {
+            // The hart left its loop before the faulting instruction began, so
+            // lastRunInsns did not count it; reflecting the fault is the trap that
+            // instruction took. Counting it keeps a guest whose trap handler itself
+            // faults (stvec unmapped, a garbage root) within every budget: without
+            // it such a guest loops here forever with no instruction begun.
+            left -= 1;
+            this.instructions += 1;
+            yield* consume(1);
+          }
           continue;
         }
         if (code === STOP_REQUEST) continue;

@@ -3,16 +3,14 @@
 // rely on. Argument parsing and printing only; the run is bare-runner.ts.
 //
 // Exit status: 0 guest passed; N (1..255) guest failed test N; 124 instruction
-// limit; 125 hart stuck in wfi; 2 usage error, unreadable file or bad ELF.
+// limit; 125 hart stuck in wfi; 2 usage error, unreadable file or bad ELF;
+// 141 stdout closed before the run ended.
 
-import { forEachArg, parseCount, parseSize, UsageError } from '../args.js';
-import { DEFAULT_RAM_SIZE, EXIT_BAD_ELF, runBareElf } from './bare-runner.js';
+import { flag, onePositional, parseCommandArgs, parsePositiveCount, parseSize, stringOption, UsageError } from '../args.js';
+import { driveRun, EXIT_STDOUT_CLOSED, type CommandIo } from '../cli-io.js';
+import { BareRun, DEFAULT_RAM_SIZE, EXIT_BAD_ELF, startBareElf } from './bare-runner.js';
 
-export interface BareIo {
-  stdout(chunk: string | Uint8Array): void;
-  stderr(chunk: string | Uint8Array): void;
-  readFile(path: string): Uint8Array;
-}
+export type BareIo = CommandIo;
 
 export const BARE_USAGE = `usage: shadowvisor run --bare FILE.elf [options]
 
@@ -27,8 +25,17 @@ options:
   -h, --help      this text
 
 exit status: 0 pass, N fail at test N (1..255), 124 instruction limit,
-125 wfi with nothing to wake the hart, 2 usage error or bad ELF
+125 wfi with nothing to wake the hart, 2 usage error or bad ELF,
+141 stdout closed before the end
 `;
+
+export const BARE_OPTIONS = {
+  bare: { type: 'boolean' },
+  'max-insns': { type: 'string' },
+  mem: { type: 'string' },
+  trace: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 /** --mem: a size whose RAM at 0x80000000 the hart's frame buffer (under 2 GiB) can hold. */
 export function parseBareMemSize(text: string): number {
@@ -37,52 +44,37 @@ export function parseBareMemSize(text: string): number {
   return bytes;
 }
 
-interface RunArgs {
+export interface BareArgs {
   file: string;
   maxInsns?: number;
   memSize: number;
   trace: boolean;
 }
 
-function parseRunArgs(args: string[]): RunArgs {
-  let bare = false;
-  let file: string | undefined;
-  let maxInsns: number | undefined;
-  let memSize = DEFAULT_RAM_SIZE;
-  let trace = false;
-  forEachArg(args, (arg, value) => {
-    switch (arg) {
-      case '--bare':
-        bare = true;
-        break;
-      case '--trace':
-        trace = true;
-        break;
-      case '--max-insns': {
-        const v = value();
-        maxInsns = /^\d+$/.test(v) ? parseCount(arg, v) : 0;
-        if (maxInsns < 1) throw new UsageError(`--max-insns: '${v}' is not a positive integer`);
-        break;
-      }
-      case '--mem':
-        memSize = parseBareMemSize(value());
-        break;
-      default:
-        if (arg.startsWith('-')) throw new UsageError(`unknown option '${arg}'`);
-        if (file !== undefined) throw new UsageError(`more than one file given ('${file}', '${arg}')`);
-        file = arg;
-    }
-  });
-  if (!bare) throw new UsageError('run --bare: called without --bare');
-  if (file === undefined) throw new UsageError('run --bare: no ELF file given');
-  return { file, memSize, trace, ...(maxInsns !== undefined ? { maxInsns } : {}) };
+export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
+  const { values, positionals } = parseCommandArgs(argv, BARE_OPTIONS);
+  if (flag(values, 'help')) return 'help';
+  if (!flag(values, 'bare')) throw new UsageError('run --bare: called without --bare');
+  const file = onePositional(positionals, 'ELF file');
+  const maxInsnsText = stringOption(values, 'max-insns');
+  const memText = stringOption(values, 'mem');
+  return {
+    file,
+    memSize: memText === undefined ? DEFAULT_RAM_SIZE : parseBareMemSize(memText),
+    trace: flag(values, 'trace'),
+    ...(maxInsnsText !== undefined ? { maxInsns: parsePositiveCount('--max-insns', maxInsnsText) } : {}),
+  };
 }
 
-export function runBareCommand(args: string[], io: BareIo): number {
-  const opts = parseRunArgs(args);
+export async function runBareCommand(argv: readonly string[], io: BareIo): Promise<number> {
+  const opts = parseBareArgs(argv);
+  if (opts === 'help') {
+    io.stdout(BARE_USAGE);
+    return 0;
+  }
   let bytes: Uint8Array;
   try {
-    bytes = io.readFile(opts.file);
+    bytes = io.readFile(opts.file, opts.memSize);
   } catch (e) {
     io.stderr(`shadowvisor: cannot read ${opts.file}: ${(e as Error).message}\n`);
     return EXIT_BAD_ELF;
@@ -93,10 +85,10 @@ export function runBareCommand(args: string[], io: BareIo): number {
     if (traceBuf.length > 0) io.stderr(traceBuf.join('\n') + '\n');
     traceBuf = [];
   };
-  const result = runBareElf(bytes, {
+  const runOpts = {
     memSize: opts.memSize,
     ...(opts.maxInsns !== undefined ? { maxInsns: opts.maxInsns } : {}),
-    onOutput: (chunk, fd) => {
+    onOutput: (chunk: Uint8Array, fd: 1 | 2) => {
       flushTrace();
       (fd === 2 ? io.stderr : io.stdout)(chunk);
     },
@@ -108,9 +100,11 @@ export function runBareCommand(args: string[], io: BareIo): number {
         },
       }
       : {}),
-  });
+  };
+  const run = startBareElf(bytes, runOpts);
+  const result = run instanceof BareRun ? await driveRun(io, (pause) => run.resume(pause)) : run;
+  if (result === null) return EXIT_STDOUT_CLOSED;
   flushTrace();
-
   for (const w of result.warnings) io.stderr(`shadowvisor: ${w}\n`);
   if (result.reason === 'bad-elf') {
     io.stderr(`shadowvisor: ${opts.file}: ${result.message}\n`);
@@ -119,4 +113,3 @@ export function runBareCommand(args: string[], io: BareIo): number {
   }
   return result.exitCode;
 }
-

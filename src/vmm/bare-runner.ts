@@ -50,8 +50,10 @@ export interface BareRunOptions {
 export interface BareRunResult {
   exitCode: number;
   reason: BareRunReason;
-  /** Everything the guest wrote to the UART and the HTIF console, in order. */
+  /** What the guest wrote to the UART and the HTIF console, in order: the first OUTPUT_KEEP_BYTES. */
   output: string;
+  /** Output bytes past OUTPUT_KEEP_BYTES (streamed to onOutput, not kept in `output`). */
+  outputDropped?: number;
   /** minstret at the end. */
   instret: number;
   /** Instructions begun (trapping ones included): what --max-insns counts. */
@@ -69,6 +71,12 @@ export interface BareRunResult {
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16).padStart(8, '0');
 
 export function runBareElf(bytes: Uint8Array, opts: BareRunOptions = {}): BareRunResult {
+  const run = startBareElf(bytes, opts);
+  return run instanceof BareRun ? run.resume(() => false)! : run;
+}
+
+/** Parses and loads the image: a run ready to resume, or the result of an image that cannot load. */
+export function startBareElf(bytes: Uint8Array, opts: BareRunOptions = {}): BareRun | BareRunResult {
   let image: ElfImage;
   try {
     image = parseElf(bytes);
@@ -76,7 +84,7 @@ export function runBareElf(bytes: Uint8Array, opts: BareRunOptions = {}): BareRu
     if (e instanceof ElfError) return badElf(e);
     throw e;
   }
-  return runBareImage(image, opts);
+  return startBareRun(image, opts);
 }
 
 function badElf(e: ElfError): BareRunResult {
@@ -84,119 +92,170 @@ function badElf(e: ElfError): BareRunResult {
 }
 
 export function runBareImage(image: ElfImage, opts: BareRunOptions = {}): BareRunResult {
-  const ramSize = opts.memSize ?? DEFAULT_RAM_SIZE;
-  const out = new OutputBuffer(opts.onOutput);
+  const run = startBareRun(image, opts);
+  return run instanceof BareRun ? run.resume(() => false)! : run;
+}
 
-  const uart = new Uart16550((b) => out.push(b, 1));
-  if (opts.uartInput) uart.pushInput(opts.uartInput);
-  const devices: MmioDevice[] = [uart];
-
-  const warnings: string[] = [];
-  let machine: BareMachine | undefined;
-  const htif = image.tohost === undefined
-    ? undefined
-    : new Htif({
-      tohost: image.tohost,
-      ...(image.fromhost !== undefined ? { fromhost: image.fromhost } : {}),
-      output: (b, fd) => out.push(b, fd),
-      onExit: () => machine?.hart.requestStop(),
-      onPending: () => machine?.hart.requestStop(),
-      onUnknown: (device, command, lo, hi) => {
-        if (warnings.length < 10) {
-          warnings.push(`htif: ignored command device=${device} cmd=${command} payload=0x${hi.toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')}`);
-        }
-      },
-    });
-
-  machine = new BareMachine({ ramBase: RAM_BASE, ramSize, devices, watches: htif ? [htif.watch] : [] });
-  const m = machine;
+/** A loaded machine ready to run, or the result of an image that cannot load. */
+export function startBareRun(image: ElfImage, opts: BareRunOptions = {}): BareRun | BareRunResult {
   try {
-    loadElf(image, (pa, data) => m.loadPhys(pa, data), { base: RAM_BASE, size: ramSize });
+    return new BareRun(image, opts);
   } catch (e) {
     if (e instanceof ElfError) return badElf(e);
     throw e;
   }
-  htif?.attach(ramAccess(m));
+}
 
-  const hart = m.hart;
-  hart.pc = image.entry | 0;
+/**
+ * One bare-metal run that can be paused between slices: the CLI pauses it while
+ * the reader of stdout is behind, so a guest that floods the console waits for
+ * the pipe instead of filling the host's memory.
+ */
+export class BareRun {
+  readonly machine: BareMachine;
+  private readonly image: ElfImage;
+  private readonly out: OutputBuffer;
+  private readonly htif: Htif | undefined;
+  private readonly warnings: string[] = [];
+  private readonly maxInsns: number;
+  private readonly slice: number;
+  private readonly tracer: ((hart: Hart) => void) | undefined;
+  private insns = 0;
+  private stop = STOP_BUDGET;
+  /** >= 0 while a low-word tohost store that reads as an exit waits for its high half. */
+  private graceLeft = -1;
+  private result: BareRunResult | null = null;
 
-  const maxInsns = opts.maxInsns ?? Infinity;
-  const slice = opts.sliceInsns ?? (opts.trace ? 1 : 1 << 22);
-  let insns = 0;
-  let stop = STOP_BUDGET;
-  const tracer = opts.trace ? makeTracer(m, opts.trace) : undefined;
+  constructor(image: ElfImage, opts: BareRunOptions) {
+    const ramSize = opts.memSize ?? DEFAULT_RAM_SIZE;
+    this.image = image;
+    // A full buffer ends the slice (requestStop finishes the instruction), so one
+    // slice never holds more than OUTPUT_SLICE_BYTES of console output.
+    const out = new OutputBuffer(opts.onOutput, () => this.machine.hart.requestStop());
+    this.out = out;
+    const uart = new Uart16550((b) => out.push(b, 1));
+    if (opts.uartInput) uart.pushInput(opts.uartInput);
+    const devices: MmioDevice[] = [uart];
+    const warnings = this.warnings;
+    this.htif = image.tohost === undefined
+      ? undefined
+      : new Htif({
+        tohost: image.tohost,
+        ...(image.fromhost !== undefined ? { fromhost: image.fromhost } : {}),
+        output: (b, fd) => out.push(b, fd),
+        onExit: () => this.machine.hart.requestStop(),
+        onPending: () => this.machine.hart.requestStop(),
+        onUnknown: (device, command, lo, hi) => {
+          if (warnings.length < 10) {
+            warnings.push(`htif: ignored command device=${device} cmd=${command} payload=0x${hi.toString(16)}${(lo >>> 0).toString(16).padStart(8, '0')}`);
+          }
+        },
+      });
+    const m = new BareMachine({ ramBase: RAM_BASE, ramSize, devices, watches: this.htif ? [this.htif.watch] : [] });
+    this.machine = m;
+    loadElf(image, (pa, data) => m.loadPhys(pa, data), { base: RAM_BASE, size: ramSize, sizeOption: '--mem' });
+    this.htif?.attach(ramAccess(m));
+    m.hart.pc = image.entry | 0;
+    this.maxInsns = opts.maxInsns ?? Infinity;
+    this.slice = opts.sliceInsns ?? (opts.trace ? 1 : 1 << 22);
+    this.tracer = opts.trace ? makeTracer(m, opts.trace) : undefined;
+  }
 
-  // hart.run rather than BareMachine.run: --max-insns needs the exact count of
-  // instructions begun, which only hart.lastRunInsns gives per call.
-  // >= 0 while a low-word tohost store that reads as an exit waits for its high half.
-  let graceLeft = -1;
-  while (insns < maxInsns) {
-    const budget = Math.min(graceLeft >= 0 ? graceLeft : slice, maxInsns - insns);
-    if (tracer) {
-      tracer(hart);
-      stop = hart.step();
-    } else {
-      stop = hart.run(budget);
-    }
-    const ran = hart.lastRunInsns;
-    insns += ran;
-    out.flush();
-    if (htif) {
-      if (htif.exit) break;
-      if (!htif.pending) {
-        graceLeft = -1;
-      } else if (graceLeft < 0) {
-        graceLeft = HTIF_EXIT_GRACE;
-      } else if ((graceLeft -= ran) <= 0) {
-        htif.commitPending();
+  /**
+   * Runs slices until the program ends (returns its result, then the same result
+   * on every later call) or `pause()` asks for a break between two slices (null).
+   */
+  resume(pause: () => boolean): BareRunResult | null {
+    if (this.result !== null) return this.result;
+    const hart = this.machine.hart;
+    const htif = this.htif;
+    // hart.run rather than BareMachine.run: --max-insns needs the exact count of
+    // instructions begun, which only hart.lastRunInsns gives per call.
+    while (this.insns < this.maxInsns) {
+      if (pause()) return null;
+      const budget = Math.min(this.graceLeft >= 0 ? this.graceLeft : this.slice, this.maxInsns - this.insns);
+      if (this.tracer) {
+        this.tracer(hart);
+        this.stop = hart.step();
+      } else {
+        this.stop = hart.run(budget);
+      }
+      const ran = hart.lastRunInsns;
+      this.insns += ran;
+      this.out.flush();
+      if (htif) {
+        if (htif.exit) break;
+        if (!htif.pending) {
+          this.graceLeft = -1;
+        } else if (this.graceLeft < 0) {
+          this.graceLeft = HTIF_EXIT_GRACE;
+        } else if ((this.graceLeft -= ran) <= 0) {
+          htif.commitPending();
+          break;
+        }
+      }
+      const stop = this.stop;
+      if (stop === STOP_BUDGET || stop === STOP_REQUEST) continue;
+      if (stop === STOP_WFI) {
+        // As BareMachine.run does: an armed, enabled timer makes the idle time free.
+        if ((hart.mie & MIP_MTIP) !== 0 && (hart.mtimecmpLo & hart.mtimecmpHi) !== -1) {
+          hart.skipToTimer();
+          continue;
+        }
         break;
       }
+      break; // STOP_EXIT: no translator on a bare machine asks for it
     }
-    if (stop === STOP_BUDGET || stop === STOP_REQUEST) continue;
-    if (stop === STOP_WFI) {
-      // As BareMachine.run does: an armed, enabled timer makes the idle time free.
-      if ((hart.mie & MIP_MTIP) !== 0 && (hart.mtimecmpLo & hart.mtimecmpHi) !== -1) {
-        hart.skipToTimer();
-        continue;
-      }
-      break;
-    }
-    break; // STOP_EXIT: no translator on a bare machine asks for it
+    htif?.commitPending();
+    this.out.flush();
+    this.result = this.finish();
+    return this.result;
   }
-  htif?.commitPending();
-  out.flush();
 
-  const base = { output: out.text(), instret: hart.instret, insns, pc: hart.pc >>> 0, image, warnings };
-  if (htif?.exit) {
-    const code = htif.exit.code;
-    if (code === 0) return { ...base, exitCode: EXIT_PASS, reason: 'pass' };
-    return {
-      ...base,
-      exitCode: Math.min(Math.max(code, 1), 255),
-      reason: 'fail',
-      failedTest: code,
-      message: `FAIL: test ${code}`,
+  private finish(): BareRunResult {
+    const hart = this.machine.hart;
+    const htif = this.htif;
+    const insns = this.insns;
+    const maxInsns = this.maxInsns;
+    const base = {
+      output: this.out.text(),
+      ...(this.out.dropped > 0 ? { outputDropped: this.out.dropped } : {}),
+      instret: hart.instret,
+      insns,
+      pc: hart.pc >>> 0,
+      image: this.image,
+      warnings: this.warnings,
     };
+    if (htif?.exit) {
+      const code = htif.exit.code;
+      if (code === 0) return { ...base, exitCode: EXIT_PASS, reason: 'pass' };
+      return {
+        ...base,
+        exitCode: Math.min(Math.max(code, 1), 255),
+        reason: 'fail',
+        failedTest: code,
+        message: `FAIL: test ${code}`,
+      };
+    }
+    const noHtif = htif ? '' : ' (the image has no tohost symbol, so it cannot report a result)';
+    if (insns >= maxInsns) {
+      return {
+        ...base,
+        exitCode: EXIT_LIMIT,
+        reason: 'limit',
+        message: `instruction limit reached (${maxInsns} instructions) at pc=${hex(hart.pc)}${noHtif}`,
+      };
+    }
+    if (this.stop === STOP_WFI) {
+      return {
+        ...base,
+        exitCode: EXIT_WFI,
+        reason: 'wfi',
+        message: `hart waits in wfi with no interrupt enabled that could wake it, at pc=${hex(hart.pc)}${noHtif}`,
+      };
+    }
+    return { ...base, exitCode: EXIT_INTERNAL, reason: 'internal', message: `hart stopped with code ${this.stop} at pc=${hex(hart.pc)}` };
   }
-  const noHtif = htif ? '' : ' (the image has no tohost symbol, so it cannot report a result)';
-  if (insns >= maxInsns) {
-    return {
-      ...base,
-      exitCode: EXIT_LIMIT,
-      reason: 'limit',
-      message: `instruction limit reached (${maxInsns} instructions) at pc=${hex(hart.pc)}${noHtif}`,
-    };
-  }
-  if (stop === STOP_WFI) {
-    return {
-      ...base,
-      exitCode: EXIT_WFI,
-      reason: 'wfi',
-      message: `hart waits in wfi with no interrupt enabled that could wake it, at pc=${hex(hart.pc)}${noHtif}`,
-    };
-  }
-  return { ...base, exitCode: EXIT_INTERNAL, reason: 'internal', message: `hart stopped with code ${stop} at pc=${hex(hart.pc)}` };
 }
 
 /** HTIF reaches guest RAM physically; a bad guest pointer reads zeros rather than throwing inside the hart loop. */
@@ -210,20 +269,33 @@ function ramAccess(m: BareMachine): HtifMemory {
   };
 }
 
+/** Console output kept in the result (the stream itself is unbounded: the CLI writes it as it comes). */
+export const OUTPUT_KEEP_BYTES = 1 << 20;
+/** Output one slice may gather before the slice ends and the sink gets it. */
+const OUTPUT_SLICE_BYTES = 64 << 10;
+
 class OutputBuffer {
-  private readonly all: number[] = [];
+  private readonly kept: number[] = [];
+  /** Bytes past OUTPUT_KEEP_BYTES, streamed to the sink but not kept for the result. */
+  dropped = 0;
   private pending: number[] = [];
   private pendingFd: 1 | 2 = 1;
 
-  constructor(private readonly sink?: (bytes: Uint8Array, fd: 1 | 2) => void) {}
+  constructor(
+    private readonly sink: ((bytes: Uint8Array, fd: 1 | 2) => void) | undefined,
+    private readonly onFull: () => void,
+  ) {}
 
   push(byte: number, fd: 1 | 2): void {
     if (fd !== this.pendingFd) {
       this.flush();
       this.pendingFd = fd;
     }
-    this.all.push(byte);
+    if (this.kept.length < OUTPUT_KEEP_BYTES) this.kept.push(byte);
+    else this.dropped++;
+    if (this.sink === undefined) return;
     this.pending.push(byte);
+    if (this.pending.length === OUTPUT_SLICE_BYTES) this.onFull();
   }
 
   flush(): void {
@@ -233,7 +305,7 @@ class OutputBuffer {
   }
 
   text(): string {
-    return Buffer.from(this.all).toString('latin1');
+    return Buffer.from(this.kept).toString('latin1');
   }
 }
 

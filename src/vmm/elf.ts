@@ -272,7 +272,7 @@ function readSymbols(
 export function loadElf(
   image: ElfImage,
   write: (pa: number, bytes: Uint8Array) => void,
-  ram?: { base: number; size: number },
+  ram?: { base: number; size: number; /** The option that sets the RAM size, for the message. */ sizeOption?: string },
 ): void {
   if (ram) {
     const ramEnd = ram.base + ram.size;
@@ -284,7 +284,7 @@ export function loadElf(
       if (seg.paddr < ram.base || seg.paddr + seg.memsz > ramEnd) {
         throw new ElfError(
           'segment ' + seg.index + ' [' + hex(seg.paddr) + ', ' + hex(seg.paddr + seg.memsz) + ') is outside RAM [' +
-          hex(ram.base) + ', ' + hex(ramEnd) + '); link the image inside RAM or raise --mem',
+          hex(ram.base) + ', ' + hex(ramEnd) + '); link the image inside RAM or raise ' + (ram.sizeOption ?? 'the RAM size'),
         );
       }
     }

@@ -5,8 +5,8 @@
 // Exit status: the guest's (SRST reset reason, see sbi.ts), or one of vmm.ts's
 // EXIT_* codes; 2 for a usage error, an unreadable file or a bad ELF.
 
-import { readFileSync } from 'node:fs';
-import { forEachArg, parseCount, parseSize, UsageError } from '../args.js';
+import { flag, onePositional, parseCommandArgs, parseCount, parsePositiveCount, parseSize, stringOption, UsageError } from '../args.js';
+import { driveRun, EXIT_STDOUT_CLOSED, readImageFile, type CommandIo } from '../cli-io.js';
 import { Vmm, type VmmConfig, type VmmResult } from './vmm.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 
@@ -20,29 +20,41 @@ memory of the VMM's host process, which the simulated host kernel may swap.
 
 options:
   --guest-mem SIZE    guest RAM at 0x80000000 (default 64M)
-  --host-mem SIZE     host RAM the simulated kernel manages (default 32M)
+  --host-mem SIZE     host RAM the simulated kernel manages (default 32M);
+                      the host's swap is twice that
   --protocol P        how KVM keeps its shadow pages coherent with the host:
                       modern (mmu notifier, range_start/end + retry; default),
                       v7 (the 2008 notifier), pin (no notifier: pages pinned)
   --seed N            scheduler seed (default 1); a run is a function of it
   --max-insns N       stop after N guest instructions (exit 124)
   --pressure SIZE     run a second host process that keeps SIZE of memory busy
+                      (at most host RAM + swap, three times --host-mem)
   --json              print the summary as one JSON object on the last line
   -h, --help          this text
 
 exit status: the guest's SBI system-reset reason (0 no reason, 1 system
 failure), 124 instruction limit, 125 hart idle forever, 137 the host
-OOM-killed the VMM, 70 internal error, 2 usage error or bad ELF
+OOM-killed the VMM, 70 internal error, 2 usage error or bad ELF,
+141 stdout closed before the end
 `;
 
-export interface RunIo {
-  stdout(chunk: string | Uint8Array): void;
-  stderr(chunk: string | Uint8Array): void;
-  /** Defaults to fs.readFileSync. */
-  readFile?(path: string): Uint8Array;
-}
+export type RunIo = Omit<CommandIo, 'readFile'> & {
+  /** Defaults to readImageFile (regular files only, at most maxBytes). */
+  readFile?(path: string, maxBytes: number): Uint8Array;
+};
 
 const PROTOCOLS: readonly KvmProtocol[] = ['modern', 'v7', 'pin'];
+
+export const RUN_OPTIONS = {
+  'guest-mem': { type: 'string' },
+  'host-mem': { type: 'string' },
+  protocol: { type: 'string' },
+  seed: { type: 'string' },
+  'max-insns': { type: 'string' },
+  pressure: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
 
 export interface RunArgs {
   file: string;
@@ -50,63 +62,41 @@ export interface RunArgs {
   config: Omit<VmmConfig, 'onOutput'>;
 }
 
-export function parseRunCommandArgs(argv: string[]): RunArgs | 'help' {
-  let file: string | undefined;
-  let json = false;
-  let guestMemBytes = 64 << 20;
-  let hostMemBytes = 32 << 20;
-  let protocol: KvmProtocol = 'modern';
-  let seed = 1;
-  let maxInsns: number | undefined;
-  let pressure: number | undefined;
-  let help = false;
-  forEachArg(argv, (arg, value, inline) => {
-    switch (arg) {
-      case '-h':
-      case '--help':
-        help = true;
-        break;
-      case '--guest-mem':
-        guestMemBytes = parseSize(arg, value());
-        break;
-      case '--host-mem':
-        hostMemBytes = parseSize(arg, value());
-        break;
-      case '--protocol': {
-        const p = value();
-        if (!(PROTOCOLS as readonly string[]).includes(p)) throw new UsageError(`--protocol: '${p}' is not one of ${PROTOCOLS.join(', ')}`);
-        protocol = p as KvmProtocol;
-        break;
-      }
-      case '--seed':
-        seed = parseCount(arg, value());
-        break;
-      case '--max-insns':
-        maxInsns = parseCount(arg, value());
-        break;
-      case '--pressure':
-        pressure = parseSize(arg, value());
-        break;
-      case '--json':
-        if (inline !== undefined) throw new UsageError('--json takes no value');
-        json = true;
-        break;
-      default:
-        if (arg.startsWith('-')) throw new UsageError(`unknown option: ${arg}`);
-        if (file !== undefined) throw new UsageError(`more than one guest image: ${file}, ${arg}`);
-        file = arg;
-    }
-  });
-  if (help) return 'help';
-  if (file === undefined) throw new UsageError('no guest image given');
+export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
+  const { values, positionals } = parseCommandArgs(argv, RUN_OPTIONS);
+  if (flag(values, 'help')) return 'help';
+  const file = onePositional(positionals, 'guest image');
+  const opt = (name: string) => stringOption(values, name);
+  const size = (name: string, dflt: number) => {
+    const t = opt(name);
+    return t === undefined ? dflt : parseSize(`--${name}`, t);
+  };
+  const guestMemBytes = size('guest-mem', 64 << 20);
+  const hostMemBytes = size('host-mem', 32 << 20);
+  const p = opt('protocol') ?? 'modern';
+  if (!(PROTOCOLS as readonly string[]).includes(p)) throw new UsageError(`--protocol: '${p}' is not one of ${PROTOCOLS.join(', ')}`);
+  const protocol = p as KvmProtocol;
+  const seedText = opt('seed');
+  const seed = seedText === undefined ? 1 : parseCount('--seed', seedText);
+  const maxInsnsText = opt('max-insns');
+  const maxInsns = maxInsnsText === undefined ? undefined : parsePositiveCount('--max-insns', maxInsnsText);
+  const pressureText = opt('pressure');
+  const pressure = pressureText === undefined ? undefined : parseSize('--pressure', pressureText);
+
   if (guestMemBytes + 0x80000000 > 2 ** 32) throw new UsageError('--guest-mem: RAM at 0x80000000 must end below 4 GiB (at most 2G)');
   // The host's frame buffer is one ArrayBuffer the hart indexes with int32 offsets.
   if (hostMemBytes >= 2 ** 31) throw new UsageError('--host-mem: must be under 2G');
   // Below this the host kernel's min/low/high watermarks leave no frame to allocate.
   if (hostMemBytes < 256 * 1024) throw new UsageError('--host-mem: must be at least 256K');
+  // More than RAM + swap cannot be kept busy: the host would OOM-kill instead
+  // (and past the pressure process's address space its mmap fails outright).
+  const pressureMax = 3 * hostMemBytes;
+  if (pressure !== undefined && pressure > pressureMax) {
+    throw new UsageError(`--pressure: ${pressureText} is more than the host's RAM and swap together (at most ${pressureMax >> 10}K with --host-mem ${hostMemBytes >> 10}K)`);
+  }
   return {
     file,
-    json,
+    json: flag(values, 'json'),
     config: {
       guestMemBytes,
       hostMemBytes,
@@ -166,7 +156,7 @@ function textSummary(s: ReturnType<typeof summarize>): string {
   ].join('\n');
 }
 
-export function runCommand(argv: string[], io: RunIo): number {
+export async function runCommand(argv: readonly string[], io: RunIo): Promise<number> {
   let args: RunArgs;
   try {
     const parsed = parseRunCommandArgs(argv);
@@ -185,7 +175,7 @@ export function runCommand(argv: string[], io: RunIo): number {
 
   let elf: Uint8Array;
   try {
-    elf = (io.readFile ?? readFileSync)(args.file);
+    elf = (io.readFile ?? readImageFile)(args.file, args.config.guestMemBytes);
   } catch (e) {
     io.stderr(`shadowvisor run: cannot read ${args.file}: ${(e as Error).message}\n`);
     return EXIT_USAGE;
@@ -200,14 +190,22 @@ export function runCommand(argv: string[], io: RunIo): number {
     },
   });
   const err = vmm.boot(elf);
-  const result = vmm.run();
+  const result = await driveRun(io, (pause) => vmm.resume(pause));
+  if (result === null) return EXIT_STDOUT_CLOSED;
   if (err !== null) {
     io.stderr(`shadowvisor run: ${args.file}: ${err}\n`);
     return result.exitCode;
   }
   if (lastByte !== 0x0a) io.stdout('\n');
   if (result.message !== undefined) io.stderr(`shadowvisor run: ${result.message}\n`);
+  if (result.reason === 'internal-error') io.stderr(reproduceLine(argv, args.config.seed ?? 1));
   const summary = summarize(args, result);
   io.stdout(args.json ? JSON.stringify(summary) + '\n' : textSummary(summary));
   return result.exitCode;
+}
+
+/** A run is a function of (image, options, seed): the same command line replays it. */
+export function reproduceLine(argv: readonly string[], seed: number): string {
+  const quoted = argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`));
+  return `shadowvisor: seed ${seed}; to reproduce: shadowvisor run ${quoted.join(' ')}\n`;
 }

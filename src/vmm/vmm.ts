@@ -27,7 +27,7 @@
 //   idle forever (wfi, no timer, no input) -> 125 (EXIT_IDLE)
 //   the host OOM-killed the VMM -> 137      (EXIT_OOM: 128 + SIGKILL, as a shell shows it)
 //   KVM internal error, a scheduler deadlock -> 70 (EXIT_INTERNAL)
-//   a guest that only takes traps (1M instructions begun, none retired: its trap
+//   a guest that only takes traps (65536 instructions begun, none retired: its trap
 //   handler itself faults), which real hardware would loop in forever -> 70
 //   malformed ELF or an image outside RAM -> 2 (EXIT_BAD_ELF)
 
@@ -63,8 +63,10 @@ export const DEFAULT_QUANTUM = 4096;
 /** Longest vcpu.run before the VMM looks at the limit and the timer again. */
 const MAX_RUN_SLICE = 1 << 20;
 /** Instructions begun with none retired before the VMM calls the guest dead. */
-const TRAP_STORM_INSNS = 1 << 20;
+const TRAP_STORM_INSNS = 1 << 16;
 const TWO32 = 4294967296;
+/** Console output kept in VmmResult.output. */
+export const OUTPUT_KEEP_BYTES = 1 << 20;
 const PAGE_SIZE = 4096;
 
 export interface VmmConfig {
@@ -126,8 +128,10 @@ export interface VmmResult {
   reason: VmmExitReason;
   /** What a person should read when the run did not end in a guest shutdown. */
   message?: string;
-  /** Everything the guest wrote to the SBI console and the UART, latin1. */
+  /** What the guest wrote to the SBI console and the UART, latin1: the first OUTPUT_KEEP_BYTES. */
   output: string;
+  /** Output bytes past OUTPUT_KEEP_BYTES (streamed to onOutput, not kept in `output`). */
+  outputDropped?: number;
   stats: VmmStats;
 }
 
@@ -200,6 +204,8 @@ export class Vmm {
   private stimecmp = Infinity;
   private sbiCalls = 0;
   private result: VmmResult | null = null;
+  /** The result once the scheduler has stopped for good (run() and resume() return it from then on). */
+  private ended: VmmResult | null = null;
   private bootError: string | null = null;
   /** The VM and the VMM process are gone (after the result): the run is over. */
   private tornDown = false;
@@ -256,7 +262,7 @@ export class Vmm {
     try {
       image = parseElf(elf);
       // Checks every segment against RAM before anything is written.
-      loadElf(image, () => {}, { base: GUEST_RAM_BASE, size: this.config.guestMemBytes });
+      loadElf(image, () => {}, { base: GUEST_RAM_BASE, size: this.config.guestMemBytes, sizeOption: '--guest-mem' });
     } catch (e) {
       if (e instanceof ElfError) {
         this.bootError = e.message;
@@ -275,13 +281,30 @@ export class Vmm {
 
   /** Runs the machine to the end and returns the result (idempotent). */
   run(): VmmResult {
-    if (this.result !== null) return this.result;
+    return this.resume(() => false)!;
+  }
+
+  /**
+   * Runs until the machine ends (returns the result, then the same result on
+   * every later call) or `pause()`, asked between two scheduler steps, wants a
+   * break (returns null; call again to go on). A pause changes nothing the guest
+   * can see: simulated time stands still with the scheduler.
+   */
+  resume(pause: () => boolean): VmmResult | null {
+    if (this.ended !== null) return this.ended;
+    const r = this.runSteps(pause);
+    if (r !== null) this.ended = r;
+    return r;
+  }
+
+  private runSteps(pause: () => boolean): VmmResult | null {
     if (this.bootError !== null) return this.finish(EXIT_BAD_ELF, 'bad-elf', this.bootError);
     if (this.image === null) throw new VmmError('run() before boot()');
     let status: string;
     let report: string | undefined;
     try {
-      const r = this.sched.run({ maxSteps: Number.MAX_SAFE_INTEGER, until: () => this.tornDown });
+      const r = this.sched.run({ maxSteps: Number.MAX_SAFE_INTEGER, until: () => this.tornDown || pause() });
+      if (r.status === 'until' && !this.tornDown) return null;
       status = r.status;
       report = r.report;
     } catch (e) {
@@ -294,7 +317,7 @@ export class Vmm {
         this.result = { ...prev, message: prev.message !== undefined ? `${prev.message}\n${note}` : note };
         return this.result;
       }
-      const msg = e instanceof SchedBug ? `kernel bug: ${e.message}` : `internal error: ${(e as Error).stack ?? String(e)}`;
+      const msg = e instanceof SchedBug ? `kernel bug: ${e.message}` : `internal error: ${describeInternalError(e)}`;
       return this.finish(EXIT_INTERNAL, 'internal-error', msg);
     }
     this.kernel.shutdown();
@@ -639,6 +662,7 @@ export class Vmm {
       reason,
       ...(message !== undefined ? { message } : {}),
       output: Buffer.from(this.out).toString('latin1'),
+      ...(this.outDropped > 0 ? { outputDropped: this.outDropped } : {}),
       stats: this.stats(),
     };
     return this.result;
@@ -667,8 +691,13 @@ export class Vmm {
 
   private pending: number[] = [];
 
+  private outDropped = 0;
+
   private emit(b: number): void {
-    this.out.push(b);
+    // The stream (onOutput) carries everything; the result keeps a bounded head,
+    // so a guest that floods its console costs the host no more than that.
+    if (this.out.length < OUTPUT_KEEP_BYTES) this.out.push(b);
+    else this.outDropped++;
     if (this.config.onOutput) {
       this.pending.push(b);
       if (b === 0x0a || this.pending.length >= 256) this.flushOutput();
@@ -693,6 +722,13 @@ export function resetHart(hart: Hart, entry: number): void {
   hart.writeCsr(CSR_MIDELEG, MIDELEG_MASK);
   hart.writeCsr(CSR_MCOUNTEREN, 0x7);
   hart.flushTlb();
+}
+
+/** One line: the message and where it was thrown (the first stack frame), for a bug report. */
+export function describeInternalError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const frame = e.stack?.split('\n').find((l) => l.trimStart().startsWith('at '))?.trim();
+  return `${e.name}: ${e.message}${frame !== undefined ? ` (${frame})` : ''}`;
 }
 
 function hex(v: number): string {

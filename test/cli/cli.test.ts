@@ -7,7 +7,7 @@ import { parseBareMemSize as parseSize } from '../../src/vmm/bare-command.js';
 
 const bin = (name: string) => fileURLToPath(new URL(`../../guest-programs/bin/${name}.elf`, import.meta.url));
 
-function cli(...argv: string[]) {
+async function cli(...argv: string[]) {
   let stdout = '';
   let stderr = '';
   const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('latin1'));
@@ -16,58 +16,58 @@ function cli(...argv: string[]) {
     stderr: (c) => void (stderr += text(c)),
     readFile: (p) => readFileSync(p),
   };
-  const code = main(argv, io);
+  const code = await main(argv, io);
   return { code, stdout, stderr };
 }
 
 describe('shadowvisor run --bare', () => {
-  it('exits 0 on a pass and prints guest output on stdout', () => {
-    const r = cli('run', '--bare', bin('hello'));
+  it('exits 0 on a pass and prints guest output on stdout', async () => {
+    const r = await cli('run', '--bare', bin('hello'));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('Hello from shadowvisor guest (uart16550)\nHello from shadowvisor guest (htif)\n');
     expect(r.stderr).toBe('');
   });
 
-  it('exits with the failing test number and says so', () => {
-    const r = cli('run', '--bare', bin('selftest-fail'));
+  it('exits with the failing test number and says so', async () => {
+    const r = await cli('run', '--bare', bin('selftest-fail'));
     expect(r.code).toBe(7);
     expect(r.stderr).toBe('FAIL: test 7\n');
   });
 
-  it('stops at --max-insns with exit 124', () => {
+  it('stops at --max-insns with exit 124', async () => {
     for (const args of [['--max-insns', '5000'], ['--max-insns=5000']]) {
-      const r = cli('run', '--bare', bin('spin'), ...args);
+      const r = await cli('run', '--bare', bin('spin'), ...args);
       expect(r.code).toBe(124);
       expect(r.stderr).toMatch(/^instruction limit reached \(5000 instructions\) at pc=0x8000[0-9a-f]{4}\n$/);
     }
   });
 
-  it('a limit larger than the run does not trigger', () => {
-    expect(cli('run', '--bare', bin('isa-alu'), '--max-insns', '1000000').code).toBe(0);
+  it('a limit larger than the run does not trigger', async () => {
+    expect((await cli('run', '--bare', bin('isa-alu'), '--max-insns', '1000000')).code).toBe(0);
   });
 
-  it('rejects a file that is not an ELF with exit 2', () => {
+  it('rejects a file that is not an ELF with exit 2', async () => {
     const pkg = fileURLToPath(new URL('../../package.json', import.meta.url));
-    const r = cli('run', '--bare', pkg);
+    const r = await cli('run', '--bare', pkg);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/package\.json: not an ELF file \(bad magic/);
   });
 
-  it('reports a missing file with exit 2', () => {
-    const r = cli('run', '--bare', '/nonexistent/x.elf');
+  it('reports a missing file with exit 2', async () => {
+    const r = await cli('run', '--bare', '/nonexistent/x.elf');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cannot read \/nonexistent\/x\.elf/);
   });
 
-  it('honours --mem', () => {
-    expect(cli('run', '--bare', bin('isa-alu'), '--mem', '64M').code).toBe(0);
-    const r = cli('run', '--bare', bin('bench-mem'), '--mem', '1M');
+  it('honours --mem', async () => {
+    expect((await cli('run', '--bare', bin('isa-alu'), '--mem', '64M')).code).toBe(0);
+    const r = await cli('run', '--bare', bin('bench-mem'), '--mem', '1M');
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/outside RAM \[0x80000000, 0x80100000\)/);
   });
 
-  it('--trace writes one line per instruction to stderr', () => {
-    const r = cli('run', '--bare', bin('isa-alu'), '--trace');
+  it('--trace writes one line per instruction to stderr', async () => {
+    const r = await cli('run', '--bare', bin('isa-alu'), '--trace');
     expect(r.code).toBe(0);
     const lines = r.stderr.trim().split('\n');
     expect(lines[0]).toBe('core   0: 3 0x80000000 (0x00000297) auipc t0, 0x0');
@@ -83,22 +83,22 @@ describe('shadowvisor run --bare', () => {
     [['run', '--bare', bin('hello'), '--max-insns'], /--max-insns needs a value/],
     [['run', '--bare', bin('hello'), '--max-insns', '12x'], /not a positive integer/],
     [['run', '--bare', bin('hello'), '--mem', 'lots'], /cannot read size/],
-    [['run', '--bare', bin('hello'), bin('spin')], /more than one file/],
-  ])('usage error %j exits 2', (argv, message) => {
-    const r = cli(...argv);
+    [['run', '--bare', bin('hello'), bin('spin')], /more than one ELF file given/],
+  ])('usage error %j exits 2', async (argv, message) => {
+    const r = await cli(...argv);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr).toMatch(/usage:/);
   });
 
-  it('a bare-metal image run without --bare goes to the VMM, which says why it cannot run it', () => {
-    const r = cli('run', bin('hello'), '--guest-mem', '8M', '--host-mem', '8M');
+  it('a bare-metal image run without --bare goes to the VMM, which says why it cannot run it', async () => {
+    const r = await cli('run', bin('hello'), '--guest-mem', '8M', '--host-mem', '8M');
     expect(r.code).toBe(70);
     expect(r.stderr).toMatch(/keeps trapping and retires no instructions/);
   });
 
-  it('--help exits 0', () => {
-    const r = cli('--help');
+  it('--help exits 0', async () => {
+    const r = await cli('--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/usage:/);
   });
@@ -118,7 +118,7 @@ describe('parseSize', () => {
 });
 
 describe('entry point', () => {
-  it('src/cli.ts starts with a node shebang (bin: dist/cli.js)', () => {
+  it('src/cli.ts starts with a node shebang (bin: dist/cli.js)', async () => {
     const src = readFileSync(new URL('../../src/cli.ts', import.meta.url), 'utf8');
     expect(src.startsWith('#!/usr/bin/env node\n')).toBe(true);
   });

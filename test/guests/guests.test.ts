@@ -44,6 +44,15 @@ const GUESTS: Record<string, Expectation> = {
       expect(r.message).toBe('FAIL: test 7');
     },
   },
+  flood: {
+    exitCode: 124,
+    opts: { maxInsns: 10_000 },
+    check: (r) => {
+      expect(r.reason).toBe('limit');
+      expect(r.output).toMatch(/^(flood\n)+(f(l(o(od?)?)?)?)?$/);
+      expect(r.output.length).toBeGreaterThan(1000);
+    },
+  },
   spin: {
     exitCode: 124,
     opts: { maxInsns: 10_000 },

@@ -184,9 +184,9 @@ describe('shadowvisor run (runCommand)', () => {
     [['--host-mem', '1000', 'x.elf'], /--host-mem: 1000 is not a positive multiple of 4 KiB/],
     [['--host-mem', '16K', 'x.elf'], /--host-mem: must be at least 256K/],
     [['--seed', '-1', 'x.elf'], /--seed: '-1' is not a non-negative integer/],
-    [['--bogus', 'x.elf'], /unknown option: --bogus/],
+    [['--bogus', 'x.elf'], /unknown option '--bogus'/],
     [[], /no guest image given/],
-    [['a.elf', 'b.elf'], /more than one guest image/],
+    [['a.elf', 'b.elf'], /more than one guest image given/],
     [['x.elf', '--max-insns'], /--max-insns needs a value/],
   ])('%j is a usage error (exit 2, usage on stderr)', async (argv, msg) => {
     const { io, sink } = captureIo();
