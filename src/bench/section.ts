@@ -6,6 +6,8 @@ export interface BenchContext {
   quick: boolean;
   /** Do not run QEMU even when it is installed. */
   noQemu: boolean;
+  /** More bare-metal ELFs for the process section (`--elf FILE`). */
+  elfs?: string[];
   log(line: string): void;
 }
 

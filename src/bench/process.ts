@@ -1,0 +1,96 @@
+// Whole-process section of the benchmark: what a user sees. Each ELF runs as
+// `node dist/cli.js run --bare FILE` in its own process (start-up, module load
+// and a cold JIT included), next to `qemu-system-riscv32 -machine spike` on the
+// same file in the same run, and next to the in-process figure of the hart
+// section (a warm JIT in a long-lived process) so the gap between the two is
+// printed rather than guessed.
+//
+// `--elf FILE` (repeatable) adds programs built elsewhere, e.g. EEMBC CoreMark
+// with a bare-metal port (HTIF exit), which this repository does not ship.
+
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { runBareElf } from '../vmm/bare-runner.js';
+import { formatTable } from './hart.js';
+import { median, type BenchContext, type BenchSection } from './section.js';
+
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+const BIN = new URL('../../guest-programs/bin/', import.meta.url);
+const QEMU = 'qemu-system-riscv32';
+
+/** Committed programs that finish on their own under both machines. */
+const DEFAULT_ELFS = ['coremark-lite.elf', 'coremark-lite-sv32.elf', 'bench-mem.elf', 'bench-loop.elf'];
+
+/** Wall seconds of one whole process. */
+function timeProcess(cmd: string, args: string[], expectStatus: number | null): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, maxBuffer: 64 << 20 });
+  const wall = (performance.now() - t0) / 1000;
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (expectStatus !== null && r.status !== expectStatus) {
+    throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+  }
+  return wall;
+}
+
+function qemuAvailable(): boolean {
+  return spawnSync(QEMU, ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Instructions the program executes, and the first and a warm in-process run's seconds. */
+function inProcess(bytes: Uint8Array): { insns: number; cold: number; warm: number; exitCode: number } {
+  const once = () => {
+    const t0 = performance.now();
+    const r = runBareElf(bytes);
+    return { r, s: (performance.now() - t0) / 1000 };
+  };
+  const first = once();
+  const warm = median([once().s, once().s, once().s]);
+  return { insns: first.r.insns, cold: first.s, warm, exitCode: first.r.exitCode };
+}
+
+export function runProcessBench(ctx: BenchContext): void {
+  const runs = ctx.quick ? 3 : 5;
+  const qemu = !ctx.noQemu && qemuAvailable();
+  const files = [...DEFAULT_ELFS.map((f) => fileURLToPath(new URL(f, BIN))), ...(ctx.elfs ?? [])];
+  const rows: string[][] = [];
+  ctx.log(`process: median of ${runs} whole-process runs each; load average at start ${loadavg()}`);
+  for (const file of files) {
+    const bytes = new Uint8Array(readFileSync(file));
+    const ip = inProcess(bytes);
+    timeProcess(process.execPath, [CLI, 'run', '--bare', file], ip.exitCode); // page cache, not JIT
+    const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, [CLI, 'run', '--bare', file], ip.exitCode)));
+    const mips = (s: number) => (ip.insns / s / 1e6).toFixed(1);
+    const cells = [basename(file), String(ip.insns), ours.toFixed(3), mips(ours), mips(ip.cold), mips(ip.warm)];
+    if (qemu) {
+      const q = median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)));
+      cells.push(q.toFixed(3), mips(q), (q / ours).toFixed(3) + 'x');
+    }
+    rows.push(cells);
+    ctx.log(`  ${basename(file)}: ${mips(ours)} MIPS as a process`);
+  }
+  const header = ['program', 'instructions', 'process s', 'MIPS', 'in-proc cold', 'in-proc warm'];
+  if (qemu) header.push('qemu s', 'qemu MIPS', 'speed vs qemu');
+  ctx.log('');
+  ctx.log(formatTable(header, rows));
+  ctx.log('MIPS = instructions / wall seconds. process: `node dist/cli.js run --bare FILE`, start-up included;');
+  ctx.log('in-proc cold: the first runBareElf of a fresh image in this process; warm: the median of three more.');
+  ctx.log(qemu ? `qemu: ${QEMU} -machine spike -bios none, whole process; speed vs qemu = qemu s / process s.` : `qemu: ${ctx.noQemu ? 'skipped (--no-qemu)' : 'not on PATH'}`);
+}
+
+function loadavg(): string {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const processSection: BenchSection = {
+  name: 'process',
+  description: 'whole-process `run --bare` on committed and --elf programs, against QEMU in the same run',
+  run: (ctx) => runProcessBench(ctx),
+};
