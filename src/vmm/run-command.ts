@@ -1,4 +1,5 @@
-// `shadowvisor run FILE.elf` (without --bare): boot an S-mode guest under the VMM,
+// `shadowvisor run FILE.elf` (without --bare), or `run --kernel Image [--initrd FILE]
+// [--append ARGS]` (a Linux kernel, see linux-boot.ts): boot an S-mode guest under the VMM,
 // KVM and the simulated host kernel, print its console, then what memory
 // management did to it. Argument parsing and printing only; the machine is vmm.ts.
 //
@@ -6,6 +7,7 @@
 // EXIT_* codes; 2 for a usage error, an unreadable file or a bad ELF.
 
 import { flag, onePositional, parseCommandArgs, parseCount, parsePositiveCount, parseSize, stringOption, UsageError } from '../args.js';
+import { writeFileSync } from 'node:fs';
 import { driveRun, EXIT_STDOUT_CLOSED, readImageFile, type CommandIo } from '../cli-io.js';
 import { Vmm, type VmmConfig, type VmmResult } from './vmm.js';
 import type { KvmProtocol } from '../kvm/vm.js';
@@ -13,12 +15,18 @@ import type { KvmProtocol } from '../kvm/vm.js';
 export const EXIT_USAGE = 2;
 
 export const RUN_USAGE = `usage: shadowvisor run FILE.elf [options]
+       shadowvisor run --kernel Image [--initrd FILE] [--append ARGS] [options]
 
 Boot an RV32 S-mode guest (entered in S-mode at the ELF entry, a0 = hartid,
 SBI for console, timer and reset) in a VM whose RAM is ordinary anonymous
 memory of the VMM's host process, which the simulated host kernel may swap.
 
 options:
+  --kernel Image      boot a RISC-V Linux Image instead of an ELF: loaded at RAM
+                      + text_offset, entered with a1 = a device tree the VMM builds
+  --initrd FILE       an initramfs for --kernel (linux,initrd-start/end)
+  --append ARGS       the kernel command line (default "earlycon=sbi console=hvc0")
+  --dtb-out FILE      also write the device tree given to --kernel to FILE
   --guest-mem SIZE    guest RAM at 0x80000000 (default 64M)
   --host-mem SIZE     host RAM the simulated kernel manages (default 32M);
                       the host's swap is twice that
@@ -41,11 +49,17 @@ OOM-killed the VMM, 70 internal error, 2 usage error or bad ELF,
 export type RunIo = Omit<CommandIo, 'readFile'> & {
   /** Defaults to readImageFile (regular files only, at most maxBytes). */
   readFile?(path: string, maxBytes: number): Uint8Array;
+  /** Defaults to writeFileSync (--dtb-out). */
+  writeFile?(path: string, data: Uint8Array): void;
 };
 
 const PROTOCOLS: readonly KvmProtocol[] = ['modern', 'v7', 'pin'];
 
 export const RUN_OPTIONS = {
+  kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  append: { type: 'string' },
+  'dtb-out': { type: 'string' },
   'guest-mem': { type: 'string' },
   'host-mem': { type: 'string' },
   protocol: { type: 'string' },
@@ -57,7 +71,9 @@ export const RUN_OPTIONS = {
 } as const;
 
 export interface RunArgs {
+  /** The ELF, or with `linux` the kernel Image. */
   file: string;
+  linux?: { initrd?: string; append?: string; dtbOut?: string };
   json: boolean;
   config: Omit<VmmConfig, 'onOutput'>;
 }
@@ -65,8 +81,19 @@ export interface RunArgs {
 export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
   const { values, positionals } = parseCommandArgs(argv, RUN_OPTIONS);
   if (flag(values, 'help')) return 'help';
-  const file = onePositional(positionals, 'guest image');
   const opt = (name: string) => stringOption(values, name);
+  const kernel = opt('kernel');
+  let file: string;
+  if (kernel !== undefined) {
+    if (positionals.length > 0) throw new UsageError(`--kernel ${kernel} and an ELF ('${positionals[0]}') given: boot one of them`);
+    file = kernel;
+  } else {
+    for (const o of ['initrd', 'append', 'dtb-out']) if (opt(o) !== undefined) throw new UsageError(`--${o} needs --kernel`);
+    file = onePositional(positionals, 'guest image');
+  }
+  const initrd = opt('initrd');
+  const append = opt('append');
+  const dtbOut = opt('dtb-out');
   const size = (name: string, dflt: number) => {
     const t = opt(name);
     return t === undefined ? dflt : parseSize(`--${name}`, t);
@@ -96,6 +123,9 @@ export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
   }
   return {
     file,
+    ...(kernel !== undefined ? {
+      linux: { ...(initrd !== undefined ? { initrd } : {}), ...(append !== undefined ? { append } : {}), ...(dtbOut !== undefined ? { dtbOut } : {}) },
+    } : {}),
     json: flag(values, 'json'),
     config: {
       guestMemBytes,
@@ -173,13 +203,18 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
     throw e;
   }
 
-  let elf: Uint8Array;
-  try {
-    elf = (io.readFile ?? readImageFile)(args.file, args.config.guestMemBytes);
-  } catch (e) {
-    io.stderr(`shadowvisor run: cannot read ${args.file}: ${(e as Error).message}\n`);
-    return EXIT_USAGE;
-  }
+  const read = (path: string): Uint8Array | null => {
+    try {
+      return (io.readFile ?? readImageFile)(path, args.config.guestMemBytes);
+    } catch (e) {
+      io.stderr(`shadowvisor run: cannot read ${path}: ${(e as Error).message}\n`);
+      return null;
+    }
+  };
+  const elf = read(args.file);
+  if (elf === null) return EXIT_USAGE;
+  const initrd = args.linux?.initrd !== undefined ? read(args.linux.initrd) : undefined;
+  if (initrd === null) return EXIT_USAGE;
 
   let lastByte = 0x0a;
   const vmm = new Vmm({
@@ -189,7 +224,24 @@ export async function runCommand(argv: readonly string[], io: RunIo): Promise<nu
       io.stdout(bytes);
     },
   });
-  const err = vmm.boot(elf);
+  let err: string | null;
+  if (args.linux === undefined) {
+    err = vmm.boot(elf);
+  } else {
+    err = vmm.bootLinux(elf, {
+      ...(initrd !== undefined ? { initrd } : {}),
+      ...(args.linux.append !== undefined ? { bootargs: args.linux.append } : {}),
+    });
+    const dtb = vmm.linuxBoot?.dtb;
+    if (args.linux.dtbOut !== undefined && dtb !== undefined) {
+      try {
+        (io.writeFile ?? writeFileSync)(args.linux.dtbOut, dtb);
+      } catch (e) {
+        io.stderr(`shadowvisor run: cannot write ${args.linux.dtbOut}: ${(e as Error).message}\n`);
+        return EXIT_USAGE;
+      }
+    }
+  }
   const result = await driveRun(io, (pause) => vmm.resume(pause));
   if (result === null) return EXIT_STDOUT_CLOSED;
   if (err !== null) {

@@ -8,7 +8,8 @@
 //   0x80000000  RAM, guestMemBytes, memslot 0 -> hva of the VMM's mmap
 //
 // Boot state (RISC-V SBI spec, "boot": what OpenSBI hands a kernel): S-mode at the
-// ELF entry, MMU off, a0 = hartid (0), a1 = 0 (no device tree), sstatus.SIE = 0,
+// ELF entry, MMU off, a0 = hartid (0), a1 = 0 (no device tree; a Linux Image,
+// bootLinux, gets a1 = the DTB's gpa: see linux-boot.ts), sstatus.SIE = 0,
 // every exception an S-mode kernel handles delegated to it (all but ecall from S,
 // which is the SBI), SSIP/STIP/SEIP delegated, time/cycle/instret readable from S.
 //
@@ -48,6 +49,8 @@ import { ElfError, loadElf, parseElf } from './elf.js';
 import type { ElfImage } from './elf.js';
 import { Uart16550, UART_BASE, UART_SIZE } from './devices/uart.js';
 import { handleSbiCall, describeSbiCall } from './sbi.js';
+import { LinuxImageError, planLinuxBoot } from './linux-boot.js';
+import type { LinuxBootPlan } from './linux-boot.js';
 import type { SbiContext, SbiResult } from './sbi.js';
 import { REG_A0, REG_A1, SBI_ERR_FAILED, SBI_SUCCESS } from './sbi-constants.js';
 
@@ -177,6 +180,13 @@ function kvmStatsRecord(vm: Vm | null): Record<string, number | Record<string, n
   return vm.stats.toJSON();
 }
 
+/** What the boot thread copies into guest RAM, and the hart's entry state (a1: 0 or the DTB's gpa). */
+interface BootLoad {
+  segments: { gpa: number; data: Uint8Array }[];
+  entry: number;
+  a1: number;
+}
+
 export class VmmError extends Error {
   override readonly name = 'VmmError';
 }
@@ -190,6 +200,8 @@ export class Vmm {
   readonly uart: Uart16550;
   vm: Vm | null = null;
   image: ElfImage | null = null;
+  /** Where bootLinux put the kernel, initrd and device tree. */
+  linuxBoot: LinuxBootPlan | null = null;
   /** hva of guest RAM in the VMM process. */
   ramHva = -1;
 
@@ -257,7 +269,7 @@ export class Vmm {
    * Returns an error message for a malformed image, or null.
    */
   boot(elf: Uint8Array): string | null {
-    if (this.image !== null) return 'already booted';
+    if (this.image !== null || this.linuxBoot !== null) return 'already booted';
     let image: ElfImage;
     try {
       image = parseElf(elf);
@@ -271,12 +283,42 @@ export class Vmm {
       throw e;
     }
     this.image = image;
-    this.sched.spawn('vmm-boot', () => this.bootThread(image));
+    const segments: BootLoad['segments'] = [];
+    loadElf(image, (gpa, data) => segments.push({ gpa, data }));
+    this.spawnBoot({ segments, entry: image.entry, a1: 0 });
+    return null;
+  }
+
+  /**
+   * Boots a Linux Image (with an initrd and a kernel command line) the way a
+   * firmware does: see linux-boot.ts. Returns an error message, or null.
+   */
+  bootLinux(kernel: Uint8Array, opts: { initrd?: Uint8Array; bootargs?: string } = {}): string | null {
+    if (this.image !== null || this.linuxBoot !== null) return 'already booted';
+    let plan: LinuxBootPlan;
+    try {
+      plan = planLinuxBoot(kernel, opts.initrd, {
+        ramBase: GUEST_RAM_BASE, ramBytes: this.config.guestMemBytes, hartId: 0,
+        ...(opts.bootargs !== undefined ? { bootargs: opts.bootargs } : {}),
+      });
+    } catch (e) {
+      if (e instanceof LinuxImageError) {
+        this.bootError = e.message;
+        return e.message;
+      }
+      throw e;
+    }
+    this.linuxBoot = plan;
+    this.spawnBoot({ segments: plan.segments, entry: plan.entry, a1: plan.dtbGpa });
+    return null;
+  }
+
+  private spawnBoot(load: BootLoad): void {
+    this.sched.spawn('vmm-boot', () => this.bootThread(load));
     if (this.config.pressure) {
       const p = this.config.pressure;
       this.sched.spawn('pressure', () => this.pressureThread(p.bytes, p.periodTicks ?? 10), { daemon: true });
     }
-    return null;
   }
 
   /** Runs the machine to the end and returns the result (idempotent). */
@@ -299,7 +341,7 @@ export class Vmm {
 
   private runSteps(pause: () => boolean): VmmResult | null {
     if (this.bootError !== null) return this.finish(EXIT_BAD_ELF, 'bad-elf', this.bootError);
-    if (this.image === null) throw new VmmError('run() before boot()');
+    if (this.image === null && this.linuxBoot === null) throw new VmmError('run() before boot()');
     let status: string;
     let report: string | undefined;
     try {
@@ -368,7 +410,7 @@ export class Vmm {
 
   // ---- threads -------------------------------------------------------------------------
 
-  private *bootThread(image: ElfImage): Task {
+  private *bootThread(load: BootLoad): Task {
     const k = this.kernel;
     const mm = this.proc.mm;
     const hva = yield* k.mmap(mm, this.config.guestMemBytes, PROT_READ | PROT_WRITE);
@@ -387,13 +429,11 @@ export class Vmm {
 
     // Loading goes through the VMM's own mapping (copy_to_user), so the image's
     // pages are faulted in and charged like any other guest memory.
-    const segs: { pa: number; data: Uint8Array }[] = [];
-    loadElf(image, (pa, data) => segs.push({ pa, data }));
-    for (const s of segs) {
-      const r = yield* k.accessWrite(mm, hva + (s.pa - GUEST_RAM_BASE), s.data);
+    for (const s of load.segments) {
+      const r = yield* k.accessWrite(mm, hva + (s.gpa - GUEST_RAM_BASE), s.data);
       if (r !== 0) {
         if (this.proc.killed) this.oomFail();
-        else this.fail(EXIT_INTERNAL, 'internal-error', `loading the image at 0x${s.pa.toString(16)} failed: errno ${-r}`);
+        else this.fail(EXIT_INTERNAL, 'internal-error', `loading the image at 0x${s.gpa.toString(16)} failed: errno ${-r}`);
         return yield* this.teardown();
       }
     }
@@ -401,7 +441,7 @@ export class Vmm {
     const vcpu = vm.createVcpu(0, { bus: this.makeBus() });
     const hart = vcpu.hart;
     this.hart = hart;
-    resetHart(hart, image.entry);
+    resetHart(hart, load.entry, load.a1);
     this.vcpu = vcpu;
     this.sched.spawn('vcpu0', () => this.vcpuThreadBody(vcpu));
     this.sched.spawn('sbi-timer', () => this.timerThreadBody(vcpu), { daemon: true });
@@ -712,10 +752,10 @@ export class Vmm {
 }
 
 /** The boot state an SBI implementation hands an S-mode kernel (see the header). */
-export function resetHart(hart: Hart, entry: number): void {
+export function resetHart(hart: Hart, entry: number, a1 = 0): void {
   hart.regs.fill(0);
   hart.regs[REG_A0] = hart.mhartid;
-  hart.regs[REG_A1] = 0;
+  hart.regs[REG_A1] = a1 | 0;
   hart.pc = entry | 0;
   hart.priv = PRIV_S;
   hart.writeCsr(CSR_MEDELEG, MEDELEG_MASK & ~(1 << CAUSE_SUPERVISOR_ECALL));
