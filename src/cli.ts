@@ -4,7 +4,6 @@
 //
 //   shadowvisor run --bare FILE.elf ...   bare-metal program (vmm/bare-command.ts)
 //   shadowvisor run FILE.elf ...          S-mode guest under the VMM (vmm/run-command.ts)
-//   shadowvisor console FILE.elf ...      the debug console (console/console-command.ts)
 //
 // Exit status 2 is every error a user's input can cause (usage, unreadable or
 // malformed image), with a one-line message; 70 is ours (an internal error: a
@@ -14,7 +13,6 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
 import { processIo, type CommandIo } from './cli-io.js';
-import { consoleCommand } from './console/console-command.js';
 import { BARE_USAGE, runBareCommand } from './vmm/bare-command.js';
 import { parseRunCommandArgs, reproduceLine, RUN_USAGE, runCommand } from './vmm/run-command.js';
 import { describeInternalError } from './vmm/vmm.js';
@@ -27,7 +25,6 @@ export const USAGE = `usage: shadowvisor COMMAND ...
 commands:
   run FILE.elf [options]          boot an S-mode guest in a VM under a simulated host kernel
   run --bare FILE.elf [options]   run a bare-metal program (riscv-tests / Spike HTIF)
-  console FILE.elf [options]      the debug console: boot stopped, step, inspect sptes and rmaps
 
 ${RUN_USAGE}
 ${BARE_USAGE}`;
@@ -65,7 +62,6 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       if (!wantsBare(rest)) return await runCommand(rest, io);
       return await runBareCommand(rest, io);
     }
-    if (command === 'console') return await consoleCommand(rest, io);
     throw new UsageError(`unknown command '${command}'`);
   } catch (e) {
     if (e instanceof UsageError) {
