@@ -25,6 +25,11 @@ export const ACCESS_STORE = 2;
  *
  * A fetch answered with TRANSLATE_MMIO or TRANSLATE_NOCACHE is an instruction
  * access fault: code runs from cacheable RAM only.
+ *
+ * A misaligned load or store that crosses a page asks about both pages, lower
+ * first, before it touches either, and the whole instruction restarts after an
+ * EXIT. So the slow work done for one page must not undo the other's: a
+ * translator that caches a single answer (say one MMIO page) would exit forever.
  */
 export const TRANSLATE_FAULT = -1;
 export const TRANSLATE_MMIO = -2;

@@ -1,9 +1,9 @@
 // JIT warm-up for Hart.run: a private bare machine runs a program that walks
 // every path of the loop (each opcode and funct3, TLB misses, MMIO, CSR ops,
-// traps, interrupts, AMOs) so that V8 has complete type feedback before it
-// optimizes run(). Without it the first guest to run pays for a chain of
-// deoptimize/reoptimize cycles (~35 ms of TurboFan each) on paths it has not
-// reached yet. It touches no state but its own machine.
+// traps, interrupts, AMOs, misaligned accesses) so that V8 has complete type
+// feedback before it optimizes run(). Without it the first guest to run pays
+// for a chain of deoptimize/reoptimize cycles (~35 ms of TurboFan each) on
+// paths it has not reached yet. It touches no state but its own machine.
 
 import { BareMachine, CLINT_BASE } from './bare-machine.js';
 import { STOP_WFI } from './hart.js';
@@ -78,8 +78,10 @@ export function warmUpProgram(iterations: number): { main: number[]; handler: nu
     i(0, 20, 2, 14, 0x03), i(40, 14, 0, 14, 0x13), s(4, 0, 22, 2), s(0, 14, 22, 2),
     // a watched store whose callback requests a stop
     s(0, 3, 24, 2),
-    // exceptions: ecall, misaligned load, illegal instruction (the handler skips them)
-    0x00000073, i(1, 1, 2, 15, 0x03), 0,
+    // misaligned load and store (performed), then exceptions the handler skips:
+    // ecall, misaligned AMO, illegal instruction
+    i(1, 1, 2, 15, 0x03), s(5, 3, 1, 2),
+    0x00000073, i(2, 1, 0, 16, 0x13), amo(0x00, 12, 3, 16), 0,
     i(-1, 2, 0, 2, 0x13),
   );
   main.push(b(4 * (loop - main.length), 0, 2, 1)); // bnez x2, loop

@@ -1,52 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import * as A from './asm.js';
-import { BASE, makeMachine } from './harness.js';
+import { BASE, Pager, ROOT, makeMachine } from './harness.js';
 import * as C from '../../src/hart/csr.js';
 import { PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, Sv32Walk, sv32Translate, SV32_NO_MEMORY } from '../../src/hart/sv32.js';
 import { ACCESS_FETCH, ACCESS_LOAD, ACCESS_STORE } from '../../src/hart/translator.js';
 import type { BareMachine } from '../../src/hart/bare-machine.js';
 import type { Prog } from './asm.js';
 
-const ROOT = (BASE + 0x100000) | 0;
 const DATA_PA = (BASE + 0x200000) | 0;
 const DATA2_PA = (BASE + 0x201000) | 0;
 const VA = 0x40000000;
-
-class Pager {
-  private next: number;
-  constructor(readonly m: BareMachine, readonly root = ROOT) {
-    this.next = (root + 4096) | 0;
-  }
-
-  l1Pa(va: number): number {
-    return (this.root + (va >>> 22) * 4) | 0;
-  }
-
-  ptePa(va: number): number {
-    const l1 = this.m.readPhys32(this.l1Pa(va));
-    return (((l1 >>> 10) << 12) + ((va >>> 12) & 0x3ff) * 4) | 0;
-  }
-
-  map4k(va: number, pa: number, flags: number): this {
-    let l1 = this.m.readPhys32(this.l1Pa(va));
-    if ((l1 & PTE_V) === 0) {
-      l1 = (((this.next >>> 12) << 10) | PTE_V) | 0;
-      this.next = (this.next + 4096) | 0;
-      this.m.writePhys32(this.l1Pa(va), l1);
-    }
-    this.m.writePhys32(this.ptePa(va), (((pa >>> 12) << 10) | flags) | 0);
-    return this;
-  }
-
-  mapMega(va: number, pa: number, flags: number): this {
-    this.m.writePhys32(this.l1Pa(va), (((pa >>> 12) << 10) | flags) | 0);
-    return this;
-  }
-
-  pte(va: number): number {
-    return this.m.readPhys32(this.ptePa(va));
-  }
-}
 
 const RWX = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D;
 

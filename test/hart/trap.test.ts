@@ -71,8 +71,9 @@ describe('ecall, ebreak and xRET', () => {
   });
 
   it('delegated fault sets stval', () => {
-    const m = runAt(0, [A.li(1, 0x1001), A.lw(2, 1, 0)], (mm) => { mm.hart.medeleg = 1 << 4; });
-    expect(m.hart.scause).toBe(4);
+    // No RAM at 0x1001: a (misaligned, so performed) load access fault.
+    const m = runAt(0, [A.li(1, 0x1001), A.lw(2, 1, 0)], (mm) => { mm.hart.medeleg = 1 << 5; });
+    expect(m.hart.scause).toBe(5);
     expect(m.hart.stval).toBe(0x1001);
     expect(m.hart.sepc).toBe((BASE + 8) | 0);
   });
@@ -175,20 +176,27 @@ describe('misaligned accesses and jumps', () => {
     expect(m.hart.mtval).toBe((BASE + 2) | 0);
   });
 
+  // Misaligned loads and stores are performed (misaligned.test.ts has every case).
   it.each([
-    ['lw +1', A.lw(2, 1, 1), 4, 1],
-    ['lw +2', A.lw(2, 1, 2), 4, 2],
-    ['lh +1', A.lh(2, 1, 1), 4, 1],
-    ['lhu +3', A.lhu(2, 1, 3), 4, 3],
-    ['sw +2', A.sw(2, 1, 2), 6, 2],
-    ['sh +1', A.sh(2, 1, 1), 6, 1],
-  ])('%s traps with cause %i, tval = address', (_n, insn, cause, off) => {
+    ['lw +1', A.lw(3, 1, 1), 0x14131211],
+    ['lw +2', A.lw(3, 1, 2), 0x15141312],
+    ['lh +1', A.lh(3, 1, 1), 0x1211],
+    ['lhu +3', A.lhu(3, 1, 3), 0x1413],
+  ])('%s does not trap: it loads the bytes at the address', (_n, insn, want) => {
     const D = (BASE + 0x10000) | 0;
-    const m = runAt(3, [A.li(1, D), A.li(2, 0x55), insn]);
-    expect(m.hart.mcause).toBe(cause);
-    expect(m.hart.mtval).toBe((D + off) | 0);
-    expect(m.hart.regs[2]).toBe(0x55);
-    expect(m.readPhys32(D)).toBe(0);
+    const m = runAt(3, [A.li(1, D), insn, A.ebreak()], (mm) => { mm.writePhys32(D, 0x13121110); mm.writePhys32(D + 4, 0x17161514); });
+    expect(m.hart.mcause).toBe(3);
+    expect(m.hart.regs[3]).toBe(want);
+  });
+
+  it.each([
+    ['sw +2', A.sw(2, 1, 2), [0x55660000, 0x00007788]],
+    ['sh +1', A.sh(2, 1, 1), [0x00556600, 0]],
+  ])('%s does not trap: it stores the bytes at the address', (_n, insn, want) => {
+    const D = (BASE + 0x10000) | 0;
+    const m = runAt(3, [A.li(1, D), A.li(2, 0x77885566 | 0), insn, A.ebreak()]);
+    expect(m.hart.mcause).toBe(3);
+    expect([m.readPhys32(D), m.readPhys32(D + 4)]).toEqual(want);
   });
 
   it('byte accesses are never misaligned', () => {
