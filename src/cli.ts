@@ -4,6 +4,7 @@
 //
 //   shadowvisor run --bare FILE.elf ...   bare-metal program (vmm/bare-command.ts)
 //   shadowvisor run FILE.elf ...          S-mode guest under the VMM (vmm/run-command.ts)
+//   shadowvisor torture ... / replay ...  swap-correctness campaigns (torture/command.ts)
 //
 // Exit status 2 is every error a user's input can cause (usage, unreadable or
 // malformed image), with a one-line message; 70 is ours (an internal error: a
@@ -16,6 +17,7 @@ import { processIo, type CommandIo } from './cli-io.js';
 import { BARE_USAGE, runBareCommand } from './vmm/bare-command.js';
 import { parseRunCommandArgs, reproduceLine, RUN_USAGE, runCommand } from './vmm/run-command.js';
 import { describeInternalError } from './vmm/vmm.js';
+import { REPLAY_USAGE, TORTURE_USAGE, replayCommand, tortureCommand } from './torture/command.js';
 
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
@@ -25,11 +27,14 @@ export const USAGE = `usage: shadowvisor COMMAND ...
 commands:
   run FILE.elf [options]          boot an S-mode guest in a VM under a simulated host kernel
   run --bare FILE.elf [options]   run a bare-metal program (riscv-tests / Spike HTIF)
+  torture [options]               swap-correctness campaign over the named race scenarios
+  replay [options]                re-run one torture run bit for bit, with its last events
 
 ${RUN_USAGE}
 ${BARE_USAGE}`;
 
-export type CliIo = CommandIo;
+/** isTTY: stderr is a terminal (torture redraws its progress line). */
+export type CliIo = CommandIo & { isTTY?: boolean };
 
 /** `--bare`, `--bare=...` before a `--` picks the bare-metal runner. */
 function wantsBare(args: readonly string[]): boolean {
@@ -62,10 +67,13 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       if (!wantsBare(rest)) return await runCommand(rest, io);
       return await runBareCommand(rest, io);
     }
+    if (command === 'torture') return await tortureCommand(rest, io);
+    if (command === 'replay') return await replayCommand(rest, io);
     throw new UsageError(`unknown command '${command}'`);
   } catch (e) {
     if (e instanceof UsageError) {
-      io.stderr(`shadowvisor: ${e.message}\n\n${command === 'run' ? (wantsBare(rest) ? BARE_USAGE : RUN_USAGE) : USAGE}`);
+      const usage = command === 'run' ? (wantsBare(rest) ? BARE_USAGE : RUN_USAGE) : command === 'torture' ? TORTURE_USAGE : command === 'replay' ? REPLAY_USAGE : USAGE;
+      io.stderr(`shadowvisor: ${e.message}\n\n${usage}`);
       return EXIT_USAGE;
     }
     // A bug of ours, not the user's: one line they can paste into a report.
@@ -87,5 +95,6 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   // exitCode rather than exit(): stdout may still be draining into a pipe.
-  process.exitCode = await main(process.argv.slice(2));
+  const io: CliIo = { ...processIo(), isTTY: process.stderr.isTTY === true };
+  process.exitCode = await main(process.argv.slice(2), io);
 }

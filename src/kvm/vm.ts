@@ -64,6 +64,16 @@ export interface VmOptions {
 export interface VmDebug {
   /** The fault path installs even when an invalidation ran since its snapshot. */
   noRetry: boolean;
+  /** The retry check ignores mmu_invalidate_seq (only an invalidation still in progress retries). */
+  noSeqRecheck: boolean;
+  /** The fault path ignores mmu_invalidate_in_progress (only a moved sequence retries). */
+  noInProgressCheck: boolean;
+  /** range_start zaps nothing; range_end zaps, after the host ptes changed (the 2008 seed's order). */
+  noRangeStartZap: boolean;
+  /** v7: a leaf spte owns no page reference (get_user_pages' reference is dropped at install). */
+  noPageRef: boolean;
+  /** pin: a leaf spte owns no pin (unpinned at install), so reclaim may take a mapped page. */
+  noPin: boolean;
   /** range_start drops mmu_lock without flushing the vCPU TLBs; range_end flushes. */
   noFlushBeforeUnlock: boolean;
   /** Zapping a dirty spte does not mark the host page dirty. */
@@ -114,6 +124,11 @@ export class Vm {
   readonly vcpus: Vcpu[] = [];
   readonly debug: VmDebug = {
     noRetry: false,
+    noSeqRecheck: false,
+    noInProgressCheck: false,
+    noRangeStartZap: false,
+    noPageRef: false,
+    noPin: false,
     noFlushBeforeUnlock: false,
     noDirtyCarry: false,
     noAgeClear: false,
@@ -176,8 +191,8 @@ export class Vm {
           opts.protocol === 'modern'
             ? undefined
             : opts.protocol === 'v7'
-              ? (pfn) => kernel.putPage(pfn)
-              : (pfn) => kernel.unpinUserPage(pfn),
+              ? (pfn) => void (this.spteOwnsPage() && kernel.putPage(pfn))
+              : (pfn) => void (this.spteOwnsPage() && kernel.unpinUserPage(pfn)),
       },
       this.stats,
       { nMaxMmuPages: opts.nMaxMmuPages ?? 256 },
@@ -304,10 +319,15 @@ export class Vm {
     this.mnInvalidateWait.wakeAll();
   }
 
+  /** Whether a leaf spte owns a reference (v7) or a pin (pin) on its page. */
+  spteOwnsPage(): boolean {
+    return this.protocol === 'v7' ? !this.debug.noPageRef : this.protocol === 'pin' && !this.debug.noPin;
+  }
+
   /** Retry check of the fault path (mmu_invalidate_retry_gfn); caller holds mmu_lock. */
   mmuInvalidateRetryGfn(mmuSeq: number, gfn: number): boolean {
-    if (this.mmuInvalidateInProgress > 0 && gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
-    return this.mmuInvalidateSeq !== mmuSeq;
+    if (!this.debug.noInProgressCheck && this.mmuInvalidateInProgress > 0 && gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
+    return !this.debug.noSeqRecheck && this.mmuInvalidateSeq !== mmuSeq;
   }
 
   // ---- lifetime --------------------------------------------------------------------------

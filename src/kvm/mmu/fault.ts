@@ -363,7 +363,7 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
 
   // kvm_faultin_pfn: an invalidation of this gfn in flight will zap what we install;
   // wait it out instead of faulting the page in only to drop it.
-  if (!vm.debug.noRetry && vm.mmuInvalidateInProgress > 0 && gfn >= vm.mmuInvalidateRangeStart && gfn < vm.mmuInvalidateRangeEnd) {
+  if (!vm.debug.noRetry && !vm.debug.noInProgressCheck && vm.mmuInvalidateInProgress > 0 && gfn >= vm.mmuInvalidateRangeStart && gfn < vm.mmuInvalidateRangeEnd) {
     stats.pfRetry++;
     yield* sleepTicks(1, 'mmu-invalidate');
     return 'retry';
@@ -433,7 +433,7 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
   if (flush) sps.flushRemoteTlbs();
   vm.mmuLock.unlock();
 
-  if (vm.protocol === 'modern' || sameMapping) releasePfn(vm, pfn);
+  if (!vm.spteOwnsPage() || sameMapping) releasePfn(vm, pfn);
   stats.pfFixed++;
   if (vm.tracing()) vm.trace({ type: 'fault', vcpu: vcpu.id, gva, gfn, pfn, result: 'fixed' });
   return 'fixed';

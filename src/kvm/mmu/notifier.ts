@@ -63,10 +63,19 @@ function invalidateBeginLocked(vm: Vm, start: number, end: number): boolean {
       vm.mmuInvalidateRangeEnd = Math.max(vm.mmuInvalidateRangeEnd, gfnEnd);
     }
     first = false;
-    if (vm.sps.unmapGfnRange(slot, gfnStart, gfnEnd)) flush = true;
+    if (!vm.debug.noRangeStartZap && vm.sps.unmapGfnRange(slot, gfnStart, gfnEnd)) flush = true;
     if (vm.tracing()) vm.trace({ type: 'invalidate', gfnStart, gfnEnd, zapped: flush });
   });
   return flush;
+}
+
+/** kvm_unmap_gfn_range for every slot of [start, end), flushing what it zapped. Caller holds mmu_lock. */
+function unmapHvaRangeLocked(vm: Vm, start: number, end: number): void {
+  let flush = false;
+  vm.memslots.forEachGfnRangeOfHva(start, end, (slot, gfnStart, gfnEnd) => {
+    if (vm.sps.unmapGfnRange(slot, gfnStart, gfnEnd)) flush = true;
+  });
+  if (flush) vm.sps.flushRemoteTlbs();
 }
 
 /** Ages [start, end) through the rmaps; flushes the TLB entries of what was young. */
@@ -128,6 +137,7 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
           vm.mmuLock.unlock();
           return;
         }
+        if (vm.debug.noRangeStartZap) unmapHvaRangeLocked(vm, range.start, range.end);
         // kvm_mmu_invalidate_end: the sequence first, so a fault that sees
         // in_progress drop also sees the new sequence.
         vm.mmuInvalidateSeq++;

@@ -1,0 +1,28 @@
+// The named scenarios, in `shadowvisor torture --list` order.
+
+import type { Scenario } from '../scenario.js';
+import { agingVsWrite } from './aging-vs-write.js';
+import { dontneedVsFault } from './dontneed-vs-fault.js';
+import { faultVsUnmap } from './fault-vs-unmap.js';
+import { memslotDeleteVsFault } from './memslot-delete-vs-fault.js';
+import { munmapVsFault } from './munmap-vs-fault.js';
+import { oomKillMidFault } from './oom-kill-mid-fault.js';
+import { rangeEndWindow } from './range-end-window.js';
+import { releaseVsFault } from './release-vs-fault.js';
+import { swapinVsInvalidate } from './swapin-vs-invalidate.js';
+
+export const SCENARIOS: readonly Scenario[] = [
+  faultVsUnmap,
+  rangeEndWindow,
+  dontneedVsFault,
+  munmapVsFault,
+  memslotDeleteVsFault,
+  agingVsWrite,
+  swapinVsInvalidate,
+  releaseVsFault,
+  oomKillMidFault,
+];
+
+export function scenarioByName(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}
