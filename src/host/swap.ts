@@ -245,6 +245,21 @@ export class SwapDevice {
     this.store.close();
   }
 
+  /**
+   * A debugger's look at a slot's contents, bypassing the swap cache and the I/O
+   * latency: reads nothing into a frame and counts nothing. False when the slot was
+   * never written (its page is still in the swap cache, before pageout).
+   */
+  peekSlot(slot: number, dst: Uint8Array): boolean {
+    if (slot < 0 || slot >= this.nrSlots) return false;
+    try {
+      this.store.read(slot, dst, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   dump(): { nrSlots: number; used: number; cached: number; path: string | null; readLatency: number; writeLatency: number } {
     return {
       nrSlots: this.nrSlots,

@@ -102,6 +102,21 @@ export interface VmmConfig {
   pressure?: { bytes: number; periodTicks?: number };
   /** Trace bus shared by host ('host'), KVM ('kvm'), the scheduler ('sched') and the VMM ('vmm'). */
   events?: EventEmitter;
+  /** Consulted by the vCPU loop around every run (a debugger's stops and steps). */
+  gate?: VcpuGate;
+}
+
+/**
+ * The vCPU loop's debug hook (what KVM_SET_GUEST_DEBUG single-step is to QEMU's
+ * gdbstub). Before every vcpu.run, with nothing of the guest in flight (pc is
+ * the next instruction to begin), the loop calls enter(), which may sleep (a
+ * debugger parks the vCPU thread there) and returns the most instructions the
+ * run may begin; the run is cut there as it is at the timer deadline, so a step
+ * of N ends exactly N instructions later. leave() hears how many it began.
+ */
+export interface VcpuGate {
+  enter(hart: Hart): Task<number>;
+  leave(begun: number): void;
 }
 
 export type VmmExitReason =
@@ -472,8 +487,10 @@ export class Vmm {
     const maxInsns = this.config.maxInsns ?? Infinity;
     let stormInstret = -1;
     let stormBegun = 0;
+    const gate = this.config.gate;
     this.setState('running');
     for (;;) {
+      const gateMax = gate === undefined ? Infinity : yield* gate.enter(hart);
       this.pollTimer(hart);
       if (hart.instret !== stormInstret) {
         stormInstret = hart.instret;
@@ -490,8 +507,10 @@ export class Vmm {
         return this.fail(EXIT_LIMIT, 'limit', `instruction limit reached (${maxInsns} instructions) at pc=${hex(hart.pc)}`);
       }
       // Cut the run at the timer deadline so STIP is raised on time.
-      const slice = Math.max(1, Math.min(MAX_RUN_SLICE, left, this.ticksToDeadline(hart)));
+      const slice = Math.max(1, Math.min(MAX_RUN_SLICE, left, this.ticksToDeadline(hart), gateMax));
+      const begun = vcpu.instructions;
       const exit: VcpuExit = yield* vcpu.run({ quantum, maxInsns: slice });
+      gate?.leave(vcpu.instructions - begun);
       if (this.proc.killed) return this.oomFail();
       switch (exit.reason) {
         case 'sbi':

@@ -1,0 +1,92 @@
+// Runs one command line against a session and prints its answer: the text a
+// person reads, or (--json) one JSON object per command on one line:
+//   {"command":"info memslots","ok":true,"result":{...}}
+//   {"command":"x/4 0x10","ok":false,"error":"gpa 0x10 is outside every memslot"}
+// In JSON mode guest console output produced by the command is carried in the
+// object ("output"), so stdout stays one object per line; in text mode it is
+// printed as it comes, and the answer starts on a fresh line after it.
+
+import { COMMANDS, lookup, parseLine, type ConsoleContext } from './commands.js';
+import { ConsoleError, type Session } from './session.js';
+
+export interface InterpreterOptions {
+  json: boolean;
+  write(text: string): void;
+}
+
+export class Interpreter {
+  readonly ctx: ConsoleContext;
+  private readonly json: boolean;
+  private readonly write: (text: string) => void;
+  /** Guest output seen since the last answer (JSON mode), and whether text mode's last byte was a newline. */
+  private guestOut: number[] = [];
+  private atLineStart = true;
+  failures = 0;
+
+  constructor(session: Session, opts: InterpreterOptions) {
+    this.ctx = { session, lastStats: null, quit: false };
+    this.json = opts.json;
+    this.write = opts.write;
+  }
+
+  /** The session's onOutput goes here. */
+  guestOutput(bytes: Uint8Array): void {
+    if (this.json) {
+      for (const b of bytes) this.guestOut.push(b);
+      return;
+    }
+    if (bytes.length === 0) return;
+    this.write(Buffer.from(bytes).toString('latin1'));
+    this.atLineStart = bytes[bytes.length - 1] === 0x0a;
+  }
+
+  /** Prints a line that is not a command's answer (a banner, a trace line). */
+  note(text: string): void {
+    if (this.json) {
+      this.write(JSON.stringify({ note: text }) + '\n');
+      return;
+    }
+    this.freshLine();
+    this.write(text + '\n');
+  }
+
+  /** Returns false when the command failed (it printed one error line and changed nothing). */
+  async execute(line: string): Promise<boolean> {
+    const parsed = parseLine(line);
+    if (parsed === null) return true;
+    const command = line.trim();
+    try {
+      const cmd = lookup(COMMANDS, parsed.word, 'command');
+      const r = await cmd.run(this.ctx, parsed.args, parsed.suffix);
+      if (this.json) {
+        this.write(JSON.stringify({ command, ok: true, result: r.data, ...this.takeOutput() }) + '\n');
+      } else if (r.text !== '') {
+        this.freshLine();
+        this.write(r.text + '\n');
+      }
+      return true;
+    } catch (e) {
+      if (!(e instanceof ConsoleError)) throw e;
+      this.failures++;
+      if (this.json) {
+        this.write(JSON.stringify({ command, ok: false, error: e.message, ...this.takeOutput() }) + '\n');
+      } else {
+        this.freshLine();
+        this.write(`error: ${e.message}\n`);
+      }
+      return false;
+    }
+  }
+
+  private freshLine(): void {
+    if (!this.atLineStart) this.write('\n');
+    this.atLineStart = true;
+  }
+
+  private takeOutput(): { output?: string } {
+    if (this.guestOut.length === 0) return {};
+    const output = Buffer.from(this.guestOut).toString('latin1');
+    this.guestOut = [];
+    return { output };
+  }
+}
