@@ -173,7 +173,7 @@ class Progress {
     const rate = secs > 0 ? this.done / secs : 0;
     const eta = rate > 0 ? Math.max(0, (this.total - this.done) / rate) : 0;
     const bar = this.io.isTTY ? `[${'#'.repeat(Math.round((20 * this.done) / Math.max(1, this.total))).padEnd(20)}] ` : '';
-    return `torture: ${bar}${this.done}/${this.total} ${this.what}, ${this.failures} failed, ${rate.toFixed(0)} runs/s, ETA ${eta.toFixed(0)}s`;
+    return `torture: ${bar}${this.done}/${this.total} ${this.what}, ${this.failures} failed, ${rate.toFixed(rate < 10 ? 1 : 0)} ${this.what}/s, ETA ${eta.toFixed(0)}s`;
   }
   seconds(): number {
     return (this.clock() - this.start) / 1000;

@@ -19,6 +19,7 @@ export const MUTATIONS: readonly MutationInfo[] = [
   { name: 'noSeqRecheck', mechanism: 'mmu_invalidate_seq recheck under mmu_lock', protocols: ['modern', 'v7'] },
   { name: 'noInProgressCheck', mechanism: 'mmu_invalidate_in_progress check', protocols: ['modern', 'v7'] },
   { name: 'noRangeStartZap', mechanism: 'zap in invalidate_range_start (moved to range_end)', protocols: ['modern', 'v7'] },
+  { name: 'noMemslotWait', mechanism: 'memslot update waits for no active invalidation', protocols: ['modern', 'v7'] },
   { name: 'noFlushBeforeUnlock', mechanism: 'TLB flush before range_start drops mmu_lock', protocols: ['modern', 'v7'] },
   { name: 'noDirtyCarry', mechanism: 'dirty carry from a zapped spte to the page', protocols: ['modern', 'v7'] },
   { name: 'noAgeClear', mechanism: 'aging clears spte accessed bits', protocols: ['modern', 'v7'] },

@@ -111,7 +111,8 @@ const DEFAULT_MAX_STEPS = 200_000;
 
 /** Folds numbers (pfns, gfns, steps, addresses) so the same failure gets one signature. */
 export function signatureOf(kind: ViolationKind, problem: string): string {
-  const first = problem.split('\n')[0]!;
+  let first = problem.split('\n')[0]!;
+  if (first.startsWith(`${kind}: `)) first = first.slice(kind.length + 2);
   return `${kind}: ${first.replace(/0x[0-9a-f]+/gi, '0x#').replace(/\d+/g, '#')}`.slice(0, 200);
 }
 

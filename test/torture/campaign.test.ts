@@ -151,6 +151,7 @@ describe('mutations', () => {
     noSeqRecheck: ['fault-vs-unmap', 'modern'],
     noInProgressCheck: ['range-end-window', 'modern'],
     noRangeStartZap: ['range-end-window', 'modern'],
+    noMemslotWait: ['memslot-move-vs-invalidate', 'modern'],
     noFlushBeforeUnlock: ['range-end-window', 'v7'],
     noDirtyCarry: ['aging-vs-write', 'modern'],
     noAgeClear: ['aging-vs-write', 'v7'],

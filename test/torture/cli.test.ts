@@ -35,7 +35,7 @@ describe('shadowvisor torture', () => {
     expect(r.stdout).toMatch(/^scenario +protocol +policy +runs +failures +signatures\n/);
     expect(r.stdout).toMatch(/dontneed-vs-fault +modern +random +5 +0 +0/);
     expect(r.stdout).toMatch(/20 runs, 0 failed, .* runs\/s/);
-    expect(r.stderr).toMatch(/^torture: 20\/20 runs, 0 failed, \d+ runs\/s, ETA 0s$/m);
+    expect(r.stderr).toMatch(/^torture: 20\/20 runs, 0 failed, [\d.]+ runs\/s, ETA 0s$/m);
     expect(r.stderr).not.toContain('\r');
   });
 

@@ -5,6 +5,7 @@ import { agingVsWrite } from './aging-vs-write.js';
 import { dontneedVsFault } from './dontneed-vs-fault.js';
 import { faultVsUnmap } from './fault-vs-unmap.js';
 import { memslotDeleteVsFault } from './memslot-delete-vs-fault.js';
+import { memslotMoveVsInvalidate } from './memslot-move-vs-invalidate.js';
 import { munmapVsFault } from './munmap-vs-fault.js';
 import { oomKillMidFault } from './oom-kill-mid-fault.js';
 import { rangeEndWindow } from './range-end-window.js';
@@ -17,6 +18,7 @@ export const SCENARIOS: readonly Scenario[] = [
   dontneedVsFault,
   munmapVsFault,
   memslotDeleteVsFault,
+  memslotMoveVsInvalidate,
   agingVsWrite,
   swapinVsInvalidate,
   releaseVsFault,
