@@ -11,10 +11,14 @@
 import { auditCoherency } from '../check/index.js';
 import { PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X } from '../hart/sv32.js';
 import { tlbEntries, tlbEntriesForHostPage, type TlbEntry } from '../hart/inspect.js';
+import { parseSize } from '../args.js';
 import { auditKernel } from '../host/audit.js';
+import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from '../host/lru.js';
+import { PG_dirty, PG_free, PG_referenced, PG_swapcache } from '../host/frames.js';
+import { sleepTicks } from '../sched/index.js';
 import { memInfo, userPageWhere, type UserPageWhere } from '../host/inspect.js';
 import { PAGE_SIZE, pteDirty, pteWrite, pteYoung } from '../host/pte.js';
-import { gpaToHva, leafSpteGvas, rmapSptes, shadowPageInfos, spteWalk, walkGuestUnlocked, type GuestWalk } from '../kvm/inspect.js';
+import { gpaToHva, leafSpteGvas, peekGuestPage, rmapSptes, shadowPageInfos, spteWalk, walkGuestUnlocked, type GuestWalk } from '../kvm/inspect.js';
 import { sptepIndex, sptepPage } from '../kvm/mmu/shadow-pages.js';
 import { spteToString, sptePfn, isLeafSpte } from '../kvm/mmu/spte.js';
 import { rmapHistogramLabels } from '../kvm/mmu/rmap.js';
@@ -32,6 +36,8 @@ export interface ConsoleContext {
   lastStats: Record<string, number> | null;
   /** `quit` sets it. */
   quit: boolean;
+  /** Where `trace on` sends its lines. */
+  trace(line: string): void;
 }
 
 export interface Command {
@@ -197,6 +203,104 @@ function runEndResult(ctx: ConsoleContext, end: RunEnd): CommandResult {
   }
   if (stop.kind === 'interrupt') return { text: `interrupted, ${pcLine(ctx)}`, data: { state: 'stopped', why: 'interrupt', ...base } };
   return { text: pcLine(ctx), data: { state: 'stopped', why: stop.kind, ...base } };
+}
+
+// ---- info mem and memmap -----------------------------------------------------------------
+
+function guestMappings(ctx: ConsoleContext): CommandResult {
+  const { vm, hart } = ctx.session.live();
+  if (hart.priv === 3 || hart.satp >= 0) return { text: `paging off (satp ${hex8(hart.satp)}): gva = gpa`, data: { paging: false, ranges: [] } };
+  const table = new Uint8Array(PAGE_SIZE);
+  const words = new Int32Array(table.buffer);
+  const root = new Int32Array(PAGE_SIZE / 4);
+  if (peekGuestPage(vm, (hart.satp & 0x3fffff) * PAGE_SIZE, table) === null) throw new ConsoleError('the root page table is outside every memslot');
+  root.set(words);
+  const ranges: { gva: number; gpa: number; size: number; attr: string }[] = [];
+  const add = (gva: number, gpa: number, size: number, pte: number) => {
+    const attr = gpteFlags(pte).slice(1);
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last.gva + last.size === gva && last.gpa + last.size === gpa && last.attr === attr) last.size += size;
+    else ranges.push({ gva, gpa, size, attr });
+  };
+  for (let i = 0; i < 1024; i++) {
+    const l1 = root[i]!;
+    if ((l1 & PTE_V) === 0 || (l1 & (PTE_R | PTE_W)) === PTE_W) continue;
+    if ((l1 & (PTE_R | PTE_X)) !== 0) {
+      if (((l1 >>> 10) & 0x3ff) === 0) add(i * 0x400000, (l1 >>> 20) * 0x400000, 0x400000, l1);
+      continue;
+    }
+    if (peekGuestPage(vm, (l1 >>> 10) * PAGE_SIZE, table) === null) continue;
+    for (let j = 0; j < 1024; j++) {
+      const l0 = words[j]!;
+      if ((l0 & PTE_V) === 0 || (l0 & (PTE_R | PTE_X)) === 0 || (l0 & (PTE_R | PTE_W)) === PTE_W) continue;
+      add(i * 0x400000 + j * PAGE_SIZE, (l0 >>> 10) * PAGE_SIZE, PAGE_SIZE, l0);
+    }
+  }
+  const lines = [`satp ${hex8(hart.satp)}: ${ranges.length} ranges`, 'gva range                 gpa           size        attr'];
+  for (const r of ranges) lines.push(`${hex8(r.gva)}-${hex8(r.gva + r.size)}  ${hexn(r.gpa).padEnd(12)}  ${hex8(r.size)}  ${r.attr}`);
+  return { text: lines.join('\n'), data: { paging: true, ranges } };
+}
+
+/** One character per frame (or per group of them when there are many), most telling state first. */
+function grid(cells: string[], width = 64): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < cells.length; i += width) lines.push(`  ${cells.slice(i, i + width).join('')}`);
+  return lines;
+}
+
+function groupCells(n: number, stateOf: (i: number) => string, order: string): { cells: string[]; per: number } {
+  const per = Math.max(1, Math.ceil(n / 4096));
+  const cells: string[] = [];
+  for (let i = 0; i < n; i += per) {
+    let best = stateOf(i);
+    for (let j = i + 1; j < Math.min(n, i + per); j++) {
+      const c = stateOf(j);
+      if (order.indexOf(c) < order.indexOf(best)) best = c;
+    }
+    cells.push(best);
+  }
+  return { cells, per };
+}
+
+function memmap(ctx: ConsoleContext): CommandResult {
+  const { vm } = ctx.session.live();
+  const k = vm.kernel;
+  const fr = k.frames;
+  const mmId = vm.mm.id;
+  const frameState = (pfn: number): string => {
+    const f = fr.flags[pfn]!;
+    if (f & PG_free) return '.';
+    if (fr.maybePinned(pfn)) return 'P';
+    if (f & PG_swapcache) return 's';
+    if (fr.mapcount[pfn]! > 0 && fr.rmapMm[pfn] === mmId) {
+      if (f & PG_dirty) return 'D';
+      const pte = vm.mm.pt.get(fr.rmapHvaPage[pfn]!);
+      return pteYoung(pte) || (f & PG_referenced) ? 'Y' : 'o';
+    }
+    if (fr.mapcount[pfn]! > 0) return 'x';
+    return '#';
+  };
+  const host = groupCells(fr.nrFrames, frameState, 'PDsYox#.');
+  const slot = vm.memslots.all()[0];
+  const lines = [`host RAM: ${fr.nrFrames} frames${host.per > 1 ? `, ${host.per} per character` : ''}`, ...grid(host.cells),
+    '  legend: Y guest young  o guest old  D guest dirty  s swap cache  P pinned  x other process  # allocated, unmapped  . free'];
+  const guest: Record<string, unknown> = {};
+  if (slot !== undefined) {
+    const pageState = (i: number): string => {
+      const gfn = slot.baseGfn + i;
+      const w = userPageWhere(k, vm.mm, slot.userspaceAddr + i * PAGE_SIZE);
+      if (w.kind === 'present') return rmapSptes(vm, gfn).length > 0 ? 'S' : 'R';
+      if (w.kind === 'swapcache') return 'c';
+      if (w.kind === 'swap') return 'w';
+      return '.';
+    };
+    const g = groupCells(slot.npages, pageState, 'SRcw.');
+    lines.push(`guest RAM (memslot ${slot.id}, gpa ${hexn(slot.baseGfn * PAGE_SIZE)}): ${slot.npages} pages${g.per > 1 ? `, ${g.per} per character` : ''}`, ...grid(g.cells),
+      '  legend: S resident, mapped by an spte  R resident, no spte  c swapped, in the swap cache  w swapped out  . never touched');
+    guest.pages = g.cells.join('');
+    guest.perCell = g.per;
+  }
+  return { text: lines.join('\n'), data: { host: host.cells.join(''), hostPerCell: host.per, guest } };
 }
 
 // ---- memory dumps (x, xp) --------------------------------------------------------------
@@ -494,6 +598,64 @@ const INFO: Command[] = [
       return { text: lines.join('\n'), data: { ...d, processes: procs } };
     },
   },
+  {
+    name: 'lru',
+    args: '[N]',
+    help: 'the host LRU lists: the N most recently added frames of each (default 16)',
+    run(ctx, args) {
+      const n = parseCount(args[0], 'count', 16);
+      noMoreArgs(args, 1, 'info lru [N]');
+      const k = ctx.session.vmm.kernel;
+      const lists = [['inactive', LRU_INACTIVE_ANON], ['active', LRU_ACTIVE_ANON]] as const;
+      const lines: string[] = [];
+      const data: Record<string, unknown> = {};
+      for (const [name, id] of lists) {
+        const pfns = k.lru.walk(id, n);
+        lines.push(`${name} anon: ${name === 'active' ? k.lru.nrActive : k.lru.nrInactive} frames${pfns.length > 0 ? `, newest ${pfns.length}:` : ''}`);
+        for (const pfn of pfns) lines.push(`  ${k.frames.describe(pfn)}`);
+        data[name] = pfns.map((pfn) => ({ pfn, text: k.frames.describe(pfn) }));
+      }
+      return { text: lines.join('\n'), data };
+    },
+  },
+  {
+    name: 'pte',
+    args: 'PID|NAME HVA',
+    help: "a host process's pte for HVA (present, young, dirty, write, or its swap entry)",
+    run(ctx, args) {
+      const k = ctx.session.vmm.kernel;
+      if (args[0] === undefined) throw new ConsoleError('usage: info pte PID|NAME HVA');
+      const procs = [...k.processes.values()];
+      const p = /^\d+$/.test(args[0]) ? procs.find((q) => q.pid === Number(args[0])) : procs.find((q) => q.name === args[0]);
+      if (p === undefined) throw new ConsoleError(`no process '${args[0]}' (${procs.map((q) => `${q.pid} ${q.name}`).join(', ') || 'none'})`);
+      const hva = parseNumber(ctx, args[1], 'hva');
+      noMoreArgs(args, 2, 'info pte PID|NAME HVA');
+      const w = userPageWhere(k, p.mm, hva);
+      return { text: `pid ${p.pid} ${p.name} hva ${hex(hva)}: ${hostPteText(w)}`, data: { pid: p.pid, hva, host: hostPteData(w) } };
+    },
+  },
+  {
+    name: 'oom',
+    args: '',
+    help: "the host OOM killer's reports",
+    run(ctx, args) {
+      noMoreArgs(args, 0, 'info oom');
+      const r = ctx.session.vmm.kernel.oomReports;
+      return {
+        text: r.length === 0 ? 'no OOM kills' : r.map((x) => `at ${x.time}: ${x.message}`).join('\n'),
+        data: { reports: r.map((x) => ({ ...x })) },
+      };
+    },
+  },
+  {
+    name: 'mem',
+    args: '',
+    help: "the guest's mappings under its current satp, coalesced into ranges with their permissions (as QEMU prints them)",
+    run(ctx, args) {
+      noMoreArgs(args, 0, 'info mem');
+      return guestMappings(ctx);
+    },
+  },
 ];
 
 // ---- the commands ----------------------------------------------------------------------------
@@ -523,11 +685,12 @@ export const COMMANDS: Command[] = [
       if (args.length > 0) {
         const c = args[0] === 'info' && args.length > 1 ? lookup(INFO, args[1]!, 'info subcommand') : lookup(COMMANDS, args[0]!, 'command');
         const name = args[0] === 'info' && args.length > 1 ? `info ${c.name}` : c.name;
-        return { text: `${name}${c.args ? ' ' + c.args : ''}: ${c.help}${c.aliases?.length ? ` (also ${c.aliases.join(', ')})` : ''}`, data: { name, args: c.args, help: c.help } };
+        return { text: `${name}${c.args ? (c.args.startsWith('/') ? '' : ' ') + c.args : ''}: ${c.help}${c.aliases?.length ? ` (also ${c.aliases.join(', ')})` : ''}`, data: { name, args: c.args, help: c.help } };
       }
       const rows: [string, string][] = [];
       for (const c of COMMANDS) {
-        rows.push([`${c.name}${c.aliases?.length ? `|${c.aliases.join('|')}` : ''}${c.args ? ' ' + c.args : ''}`, c.help]);
+        const sep = c.args.startsWith('/') ? '' : ' ';
+        rows.push([`${c.name}${c.aliases?.length ? `|${c.aliases.join('|')}` : ''}${c.args ? sep + c.args : ''}`, c.help]);
         if (c.name === 'info') for (const i of INFO) rows.push([`  info ${i.name}${i.args ? ' ' + i.args : ''}`, i.help]);
       }
       const w = Math.max(...rows.map((r) => r[0].length));
@@ -550,11 +713,18 @@ export const COMMANDS: Command[] = [
   {
     name: 'continue',
     aliases: ['c'],
-    args: '[N]',
-    help: 'run the guest (N instructions, or until a breakpoint, a stop, Ctrl-C or the end)',
+    args: '[N | until TICKS]',
+    help: 'run the guest (N instructions, or until simulated time TICKS, a breakpoint, a stop, Ctrl-C or the end)',
     async run(ctx, args) {
+      if (args[0] === 'until') {
+        const t = parseNumber(ctx, args[1], 'simulated time', 2 ** 53);
+        noMoreArgs(args, 2, 'continue until TICKS');
+        ctx.session.live();
+        if (t <= ctx.session.vmm.sched.now) throw new ConsoleError(`simulated time is already ${ctx.session.vmm.sched.now}`);
+        return runEndResult(ctx, await ctx.session.run(Infinity, t));
+      }
       const n = parseCount(args[0], 'instruction count', Infinity);
-      noMoreArgs(args, 1, 'continue [N]');
+      noMoreArgs(args, 1, 'continue [N | until TICKS]');
       ctx.session.live();
       return runEndResult(ctx, await ctx.session.run(n));
     },
@@ -769,6 +939,89 @@ export const COMMANDS: Command[] = [
         young = yield* k.clearYoungRange(vm.mm, s.vmm.ramHva, s.vmm.ramHva + s.vmm.config.guestMemBytes);
       });
       return { text: `aged guest RAM: ${young} young pages`, data: { young } };
+    },
+  },
+  {
+    name: 'trace',
+    args: 'on [EVENT...] | off',
+    help: 'print host and kvm trace events (all, or these types) while the guest runs',
+    run(ctx, args) {
+      if (args[0] === 'off' && args.length === 1) {
+        ctx.session.setTrace(null);
+        return { text: 'trace off', data: { trace: false } };
+      }
+      if (args[0] !== 'on') throw new ConsoleError('usage: trace on [EVENT...] | trace off');
+      for (const e of args.slice(1)) if (!/^[a-z][a-z-]*$/.test(e)) throw new ConsoleError(`bad event name '${e}'`);
+      ctx.session.setTrace((line) => ctx.trace(line), args.slice(1));
+      return { text: `trace on${args.length > 1 ? ` (${args.slice(1).join(', ')})` : ''}`, data: { trace: true, events: args.slice(1) } };
+    },
+  },
+  {
+    name: 'drop-sptes',
+    args: '',
+    help: 'zap every shadow page (as release does); the guest faults its translations back in',
+    run(ctx, args) {
+      noMoreArgs(args, 0, 'drop-sptes');
+      const { vm } = ctx.session.live();
+      const before = shadowPageInfos(vm).length;
+      ctx.session.act('console-drop-sptes', function* () {
+        yield* vm.mmuLock.lock();
+        vm.sps.zapAll();
+        // In-flight faults resolved their pfn before the zap: make them retry.
+        vm.mmuInvalidateSeq++;
+        vm.mmuLock.unlock();
+      });
+      return { text: `zapped ${before} shadow pages`, data: { zapped: before } };
+    },
+  },
+  {
+    name: 'pressure',
+    args: 'SIZE | off',
+    help: 'another host process keeps SIZE of memory busy while the guest runs (pressure off stops it)',
+    run(ctx, args) {
+      const s = ctx.session;
+      if (args[0] === 'off' && args.length === 1) {
+        if (s.pressure === null) throw new ConsoleError('no console pressure is running');
+        s.pressure.stop = true;
+        const bytes = s.pressure.bytes;
+        s.pressure = null;
+        return { text: `pressure off (its ${bytes >> 10}K are freed when it next runs)`, data: { pressure: 0 } };
+      }
+      let bytes: number;
+      try {
+        bytes = parseSize('pressure', args[0] ?? '');
+      } catch (e) {
+        throw new ConsoleError(args[0] === undefined ? 'usage: pressure SIZE | pressure off' : (e as Error).message);
+      }
+      noMoreArgs(args, 1, 'pressure SIZE');
+      s.live();
+      if (s.pressure !== null) throw new ConsoleError(`pressure of ${s.pressure.bytes >> 10}K is running: pressure off first`);
+      const k = s.vmm.kernel;
+      if (bytes > 3 * k.frames.nrFrames * PAGE_SIZE) throw new ConsoleError(`${args[0]} is more than the host's RAM and swap together`);
+      const state = { stop: false, bytes };
+      s.pressure = state;
+      s.vmm.sched.spawn('console-pressure', function* () {
+        const p = k.createProcess('console-pressure');
+        const hva = yield* k.mmap(p.mm, bytes);
+        if (hva < 0) return;
+        const page = new Uint8Array(PAGE_SIZE);
+        for (let i = 0; !state.stop && !p.killed; i = (i + 1) % (bytes / PAGE_SIZE)) {
+          page[0] = i & 0xff;
+          if ((yield* k.accessWrite(p.mm, hva + i * PAGE_SIZE, page)) !== 0) break;
+          yield* sleepTicks(10, 'console pressure');
+        }
+        yield* k.exitProcess(p);
+      }, { daemon: true });
+      return { text: `pressure: a process keeps ${bytes >> 10}K busy while the guest runs`, data: { pressure: bytes } };
+    },
+  },
+  {
+    name: 'memmap',
+    args: '',
+    help: 'host RAM as a grid of frames and guest RAM as a grid of pages, by state, with a legend',
+    run(ctx, args) {
+      noMoreArgs(args, 0, 'memmap');
+      return memmap(ctx);
     },
   },
   {

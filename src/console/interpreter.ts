@@ -24,7 +24,7 @@ export class Interpreter {
   failures = 0;
 
   constructor(session: Session, opts: InterpreterOptions) {
-    this.ctx = { session, lastStats: null, quit: false };
+    this.ctx = { session, lastStats: null, quit: false, trace: (line) => this.trace(line) };
     this.json = opts.json;
     this.write = opts.write;
   }
@@ -40,7 +40,19 @@ export class Interpreter {
     this.atLineStart = bytes[bytes.length - 1] === 0x0a;
   }
 
-  /** Prints a line that is not a command's answer (a banner, a trace line). */
+  private traceOut: string[] = [];
+
+  /** A trace line, as a run produces it: printed at once (text) or carried in the answer (JSON, at most 10000). */
+  trace(line: string): void {
+    if (this.json) {
+      if (this.traceOut.length < 10_000) this.traceOut.push(line);
+      return;
+    }
+    this.freshLine();
+    this.write(line + '\n');
+  }
+
+  /** Prints a line that is not a command's answer (a banner). */
   note(text: string): void {
     if (this.json) {
       this.write(JSON.stringify({ note: text }) + '\n');
@@ -83,10 +95,12 @@ export class Interpreter {
     this.atLineStart = true;
   }
 
-  private takeOutput(): { output?: string } {
-    if (this.guestOut.length === 0) return {};
-    const output = Buffer.from(this.guestOut).toString('latin1');
+  private takeOutput(): { output?: string; trace?: string[] } {
+    const out: { output?: string; trace?: string[] } = {};
+    if (this.guestOut.length > 0) out.output = Buffer.from(this.guestOut).toString('latin1');
+    if (this.traceOut.length > 0) out.trace = this.traceOut;
     this.guestOut = [];
-    return { output };
+    this.traceOut = [];
+    return out;
   }
 }

@@ -63,6 +63,9 @@ export class Session {
   private nextWatchId = 1;
   /** `trace on`: every host/kvm event is passed here while a run is in progress. */
   private traceSink: ((line: string) => void) | null = null;
+  private traceTypes: Set<string> | null = null;
+  /** `pressure SIZE`: the console's own memory hog, stopped by `pressure off`. */
+  pressure: { stop: boolean; bytes: number } | null = null;
   private readonly listeners = (['host', 'kvm'] as const).map((channel) => ({
     channel,
     fn: (ev: { type: string }) => this.onEvent(channel, ev),
@@ -112,7 +115,7 @@ export class Session {
    * armed stop, Ctrl-C or the end). Yields to the event loop every SLICE_MS so
    * Ctrl-C is heard.
    */
-  async run(n: number): Promise<RunEnd> {
+  async run(n: number, untilTicks = Infinity): Promise<RunEnd> {
     if (n !== Infinity && !this.gate.parked) {
       const r = await this.drive(() => false, true);
       if (r.kind === 'ended') return r;
@@ -121,7 +124,8 @@ export class Session {
     this.hit = null;
     this.gate.resume(n);
     this.paused = false;
-    const end = await this.drive(() => this.interrupt || this.hit !== null || this.checkWatches(), false);
+    const sched = this.vmm.sched;
+    const end = await this.drive(() => this.interrupt || this.hit !== null || this.checkWatches() || this.timeUp(sched.now, untilTicks), false);
     // Ctrl-C parks at the next instruction boundary (within one gate chunk) unless the
     // vCPU waits in wfi; an event stop or a watch shows the moment it fired instead.
     if (end.kind === 'paused' && end.why === 'interrupted' && this.vmm.state === 'running') {
@@ -178,13 +182,21 @@ export class Session {
 
   // ---- stops on events and watches ------------------------------------------------------
 
+  private timeUp(now: number, until: number): boolean {
+    if (now < until) return false;
+    this.hit = `simulated time reached ${until} (now ${now})`;
+    return true;
+  }
+
   private onEvent(channel: string, ev: { type: string }): void {
-    if (this.traceSink !== null) this.traceSink(`${channel}: ${formatEvent(ev)}`);
+    if (this.traceSink !== null && (this.traceTypes === null || this.traceTypes.has(ev.type))) this.traceSink(`${channel}: ${formatEvent(ev)}`);
     if (this.stopOn.has(ev.type) && this.hit === null) this.hit = `stopped on ${ev.type} (${formatEvent(ev)})`;
   }
 
-  setTrace(sink: ((line: string) => void) | null): void {
+  /** `trace on [TYPES]`: every host/kvm event (or those types) goes to sink; null turns it off. */
+  setTrace(sink: ((line: string) => void) | null, types: readonly string[] | null = null): void {
     this.traceSink = sink;
+    this.traceTypes = types === null || types.length === 0 ? null : new Set(types);
     this.syncListeners();
   }
 
