@@ -90,10 +90,16 @@ export const SBI_IMPL_VERSION = (0 << 16) | 1;
 export const SBI_EXT_TIME = 0x54494d45;
 export const SBI_EXT_TIME_SET_TIMER = 0;
 
-// ---- IPI and RFENCE: named so probe answers can be tested; not implemented
+// ---- IPI (EID "sPI") and RFENCE (EID "RFNC"), for the one hart there is
 
 export const SBI_EXT_IPI = 0x735049;
+export const SBI_EXT_IPI_SEND_IPI = 0;
 export const SBI_EXT_RFENCE = 0x52464e43;
+export const SBI_EXT_RFENCE_REMOTE_FENCE_I = 0;
+export const SBI_EXT_RFENCE_REMOTE_SFENCE_VMA = 1;
+export const SBI_EXT_RFENCE_REMOTE_SFENCE_VMA_ASID = 2;
+/** A remote sfence over more pages than this flushes the whole address space. */
+export const SBI_RFENCE_MAX_PAGES = 64;
 
 // ---- HSM (EID "HSM")
 

@@ -25,7 +25,7 @@
 
 import type { Task } from '../sched/index.js';
 import {
-  REG_A0, REG_A1, REG_A2, REG_A6, REG_A7,
+  REG_A0, REG_A1, REG_A2, REG_A3, REG_A4, REG_A6, REG_A7,
   SBI_DBCN_MAX_CHUNK,
   SBI_ERR_ALREADY_AVAILABLE, SBI_ERR_INVALID_PARAM, SBI_ERR_NOT_SUPPORTED, SBI_SUCCESS,
   SBI_EXT_0_1_CONSOLE_GETCHAR, SBI_EXT_0_1_CONSOLE_PUTCHAR, SBI_EXT_0_1_LAST, SBI_EXT_0_1_SET_TIMER,
@@ -33,6 +33,9 @@ import {
   SBI_EXT_BASE, SBI_EXT_BASE_GET_IMP_ID, SBI_EXT_BASE_GET_IMP_VERSION, SBI_EXT_BASE_GET_MARCHID,
   SBI_EXT_BASE_GET_MIMPID, SBI_EXT_BASE_GET_MVENDORID, SBI_EXT_BASE_GET_SPEC_VERSION, SBI_EXT_BASE_PROBE_EXT,
   SBI_EXT_DBCN, SBI_EXT_DBCN_CONSOLE_READ, SBI_EXT_DBCN_CONSOLE_WRITE, SBI_EXT_DBCN_CONSOLE_WRITE_BYTE,
+  SBI_EXT_IPI, SBI_EXT_IPI_SEND_IPI,
+  SBI_EXT_RFENCE, SBI_EXT_RFENCE_REMOTE_FENCE_I, SBI_EXT_RFENCE_REMOTE_SFENCE_VMA, SBI_EXT_RFENCE_REMOTE_SFENCE_VMA_ASID,
+  SBI_RFENCE_MAX_PAGES,
   SBI_EXT_HSM, SBI_EXT_HSM_HART_GET_STATUS, SBI_EXT_HSM_HART_START, SBI_EXT_HSM_HART_STOP,
   SBI_EXT_HSM_HART_SUSPEND, SBI_HSM_STATE_STARTED,
   SBI_EXT_SRST, SBI_EXT_SRST_RESET,
@@ -60,6 +63,13 @@ export interface SbiContext {
    * CSR reaches stimeValue (a double, exact below 2^53; 2^64 - 1 means never).
    */
   setTimer(stimeValue: number): void;
+  /** Sets SSIP on the calling hart (an IPI to itself). */
+  sendIpi(): void;
+  /**
+   * What sfence.vma does on the calling hart: for one page (gva) or every page
+   * (null), of one ASID or of all (null). RFENCE on a single hart is this.
+   */
+  sfenceVma(gva: number | null, asid: number | null): void;
   /** Whether [gpa, gpa + len) is guest RAM (S-mode "accessible physical addresses"). */
   isGuestRam(gpa: number, len: number): boolean;
   /**
@@ -92,6 +102,8 @@ export const SBI_SUPPORTED_EXTENSIONS: readonly number[] = [
   SBI_EXT_0_1_SHUTDOWN,
   SBI_EXT_BASE,
   SBI_EXT_TIME,
+  SBI_EXT_IPI,
+  SBI_EXT_RFENCE,
   SBI_EXT_HSM,
   SBI_EXT_SRST,
   SBI_EXT_DBCN,
@@ -140,6 +152,17 @@ export function* handleSbiCall(ctx: SbiContext, regs: ArrayLike<number>): Task<S
       ctx.setTimer((a1 >>> 0) * TWO32 + (a0 >>> 0));
       return ret(SBI_SUCCESS);
 
+    case SBI_EXT_IPI: {
+      if (fid !== SBI_EXT_IPI_SEND_IPI) return ret(SBI_ERR_NOT_SUPPORTED);
+      const self = hartMaskHasSelf(ctx, a0, a1);
+      if (self === null) return ret(SBI_ERR_INVALID_PARAM);
+      if (self) ctx.sendIpi();
+      return ret(SBI_SUCCESS);
+    }
+
+    case SBI_EXT_RFENCE:
+      return rfenceCall(ctx, fid, a0, a1, a2, regs[REG_A3]! | 0, regs[REG_A4]! | 0);
+
     case SBI_EXT_HSM:
       return hsmCall(ctx, fid, a0);
 
@@ -176,7 +199,8 @@ function legacyCall(ctx: SbiContext, eid: number, a0: number, a1: number): SbiRe
     case SBI_EXT_0_1_SHUTDOWN:
       return { kind: 'reset', resetType: SBI_SRST_RESET_TYPE_SHUTDOWN, resetReason: SBI_SRST_RESET_REASON_NONE, exitCode: 0 };
     default:
-      // IPI and remote fences (0x03-0x07) need a second hart to mean anything; 0x09-0x0F are reserved.
+      // The v0.1 IPI and remote fences (0x03-0x07) take a hart mask by virtual
+      // address: use IPI/RFENCE instead. 0x09-0x0F are reserved.
       return legacy(SBI_ERR_NOT_SUPPORTED);
   }
 }
@@ -200,6 +224,44 @@ function baseCall(ctx: SbiContext, fid: number, a0: number): SbiResult {
     default:
       return ret(SBI_ERR_NOT_SUPPORTED);
   }
+}
+
+/**
+ * Whether (hart_mask, hart_mask_base) names the calling hart; null when it names
+ * a hart that does not exist (SBI_ERR_INVALID_PARAM). base = -1 means every hart.
+ */
+function hartMaskHasSelf(ctx: SbiContext, mask: number, base: number): boolean | null {
+  if ((base | 0) === -1) return true;
+  const bit = ctx.hartId - (base >>> 0);
+  const others = bit >= 0 && bit < 32 ? (mask & ~(1 << bit)) : mask;
+  if (others !== 0) return null;
+  return bit >= 0 && bit < 32 && (mask & (1 << bit)) !== 0;
+}
+
+/**
+ * RFENCE for one hart: the fences are the caller's own. FENCE.I needs nothing (the
+ * hart caches no decoded instructions); SFENCE.VMA over a range is one sfence.vma
+ * per page, or a full one past SBI_RFENCE_MAX_PAGES. No H extension: the HFENCEs
+ * (fid 3..6) are not supported.
+ */
+function rfenceCall(ctx: SbiContext, fid: number, mask: number, base: number, start: number, size: number, asid: number): SbiResult {
+  if (fid !== SBI_EXT_RFENCE_REMOTE_FENCE_I && fid !== SBI_EXT_RFENCE_REMOTE_SFENCE_VMA && fid !== SBI_EXT_RFENCE_REMOTE_SFENCE_VMA_ASID) {
+    return ret(SBI_ERR_NOT_SUPPORTED);
+  }
+  const self = hartMaskHasSelf(ctx, mask, base);
+  if (self === null) return ret(SBI_ERR_INVALID_PARAM);
+  if (!self || fid === SBI_EXT_RFENCE_REMOTE_FENCE_I) return ret(SBI_SUCCESS);
+  const a = fid === SBI_EXT_RFENCE_REMOTE_SFENCE_VMA_ASID ? asid & 0x1ff : null;
+  const s = start >>> 0;
+  const n = size >>> 0;
+  // The whole address space when start and size are both 0 or size is 2^XLEN - 1.
+  const pages = n === 0 ? 0 : Math.ceil((s % 4096 + n) / 4096);
+  if ((s === 0 && n === 0) || n === 0xffffffff || pages > SBI_RFENCE_MAX_PAGES || s + n > TWO32) {
+    ctx.sfenceVma(null, a);
+  } else {
+    for (let i = 0; i < pages; i++) ctx.sfenceVma((((s & ~0xfff) >>> 0) + i * 4096) | 0, a);
+  }
+  return ret(SBI_SUCCESS);
 }
 
 function hsmCall(ctx: SbiContext, fid: number, a0: number): SbiResult {

@@ -33,7 +33,7 @@
 //   malformed ELF or an image outside RAM -> 2 (EXIT_BAD_ELF)
 
 import { EventEmitter } from 'eventemitter3';
-import { PRIV_S, CSR_MEDELEG, CSR_MIDELEG, CSR_MCOUNTEREN, IRQ_STI, MIP_STIP, MIDELEG_MASK, MEDELEG_MASK, CAUSE_SUPERVISOR_ECALL } from '../hart/csr.js';
+import { PRIV_S, CSR_MEDELEG, CSR_MIDELEG, CSR_MCOUNTEREN, IRQ_SSI, IRQ_STI, MIP_STIP, MIDELEG_MASK, MEDELEG_MASK, CAUSE_SUPERVISOR_ECALL } from '../hart/csr.js';
 import type { Hart } from '../hart/hart.js';
 import type { MmioBus } from '../hart/translator.js';
 import { HostKernel } from '../host/kernel.js';
@@ -656,6 +656,13 @@ export class Vmm {
         hart.setInterruptPending(IRQ_STI, false);
         this.pollTimer(hart);
         this.timerWait.wakeAll();
+      },
+      sendIpi: () => hart.setInterruptPending(IRQ_SSI, true),
+      // As the sfence.vma instruction does it: the hart's own TLB, then KVM's hook.
+      sfenceVma: (gva, asid) => {
+        if (gva === null) hart.flushTlb();
+        else hart.flushTlbPage(gva);
+        this.vcpu?.translator.sfenceVma(hart, gva, asid);
       },
       isGuestRam: (gpa, len) => gpa >= base && len >= 0 && gpa + len <= base + size,
       *readGuest(gpa, dst) {

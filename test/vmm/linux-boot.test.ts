@@ -5,7 +5,7 @@ import {
   DEFAULT_BOOTARGS, HART_ISA, LinuxImageError, parseLinuxImage, planLinuxBoot, TIMEBASE_FREQUENCY,
 } from '../../src/vmm/linux-boot.js';
 import { Vmm } from '../../src/vmm/vmm.js';
-import { Prog, bne, ecall, jal, lbu, li, lw } from '../hart/asm.js';
+import { Prog, andi, beq, bne, csrr, ecall, jal, lbu, li, lw } from '../hart/asm.js';
 import { dtcDecompile, hasDtc } from './dtc.js';
 
 const MiB = 1 << 20;
@@ -85,21 +85,37 @@ describe('Vmm.bootLinux', () => {
   // An "Image" whose code checks the hand-over: a0 = hartid 0, a1 = the DTB
   // (its magic readable with the MMU off), the initrd where the tree says;
   // prints K and shuts down with reason 0, or with reason 1 (exit status 1).
-  function handOverImage(dtbGpa: number, initrdGpa: number): Uint8Array {
-    const p = new Prog(0x80400040);
-    const SRST = 0x53525354;
-    p.emit(li(5, dtbGpa)).to('fail', (o) => bne(11, 5, o)).to('fail', (o) => bne(10, 0, o));
-    p.emit(lw(6, 11, 0), li(7, 0xedfe0dd0 | 0)).to('fail', (o) => bne(6, 7, o));
-    p.emit(li(28, initrdGpa), lbu(29, 28, 0), li(30, 0xa5)).to('fail', (o) => bne(29, 30, o));
-    p.emit(li(17, 1), li(10, 0x4b), ecall());
-    p.emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 0), ecall());
-    p.label('fail').emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 1), ecall());
+  const SRST = 0x53525354;
+  function imageOf(p: Prog): Uint8Array {
     const words = p.assemble();
     const img = fakeImage(64 + 4 * words.length, 0x400000, 2 * MiB);
     new DataView(img.buffer).setInt32(0, jal(0, 64), true);
     words.forEach((w, i) => new DataView(img.buffer).setInt32(64 + 4 * i, w, true));
     return img;
   }
+
+  function handOverImage(dtbGpa: number, initrdGpa: number): Uint8Array {
+    const p = new Prog(0x80400040);
+    p.emit(li(5, dtbGpa)).to('fail', (o) => bne(11, 5, o)).to('fail', (o) => bne(10, 0, o));
+    p.emit(lw(6, 11, 0), li(7, 0xedfe0dd0 | 0)).to('fail', (o) => bne(6, 7, o));
+    p.emit(li(28, initrdGpa), lbu(29, 28, 0), li(30, 0xa5)).to('fail', (o) => bne(29, 30, o));
+    p.emit(li(17, 1), li(10, 0x4b), ecall());
+    p.emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 0), ecall());
+    p.label('fail').emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 1), ecall());
+    return imageOf(p);
+  }
+
+  it('an IPI to itself raises SSIP; RFENCE sfence_vma returns success (what Linux probes and calls)', () => {
+    const p = new Prog(0x80400040);
+    p.emit(li(17, 0x735049), li(16, 0), li(10, 1), li(11, 0), ecall()).to('fail', (o) => bne(10, 0, o));
+    p.emit(csrr(5, 0x144), andi(5, 5, 2)).to('fail', (o) => beq(5, 0, o));
+    p.emit(li(17, 0x52464e43), li(16, 1), li(10, 1), li(11, 0), li(12, 0), li(13, 0), ecall()).to('fail', (o) => bne(10, 0, o));
+    p.emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 0), ecall());
+    p.label('fail').emit(li(17, SRST), li(16, 0), li(10, 0), li(11, 1), ecall());
+    const vmm = new Vmm({ guestMemBytes: 8 * MiB, hostMemBytes: 8 * MiB, protocol: 'modern' });
+    vmm.bootLinux(imageOf(p));
+    expect(vmm.run()).toMatchObject({ exitCode: 0, reason: 'shutdown' });
+  });
 
   it('enters the Image in S-mode with a0 = hartid and a1 = the device tree, the initrd in place', () => {
     const vmm = new Vmm({ guestMemBytes: 64 * MiB, hostMemBytes: 16 * MiB, protocol: 'modern' });

@@ -16,6 +16,8 @@ function fakeCtx(opts: { input?: string; failMemory?: boolean } = {}) {
   const out: number[] = [];
   const input = [...Buffer.from(opts.input ?? '', 'latin1')];
   const timers: number[] = [];
+  let ipis = 0;
+  const fences: Array<[number | null, number | null]> = [];
   const ctx: SbiContext = {
     hartId: 0,
     machineIds: { mvendorid: 0, marchid: 0x5356, mimpid: 7 },
@@ -24,6 +26,8 @@ function fakeCtx(opts: { input?: string; failMemory?: boolean } = {}) {
       read: (max) => Uint8Array.from(input.splice(0, max)),
     },
     setTimer: (t) => timers.push(t),
+    sendIpi: () => void ipis++,
+    sfenceVma: (gva, asid) => void fences.push([gva === null ? null : gva >>> 0, asid]),
     isGuestRam: (gpa, len) => gpa >= RAM_BASE && gpa + len <= RAM_BASE + RAM_SIZE,
     *readGuest(gpa, dst) {
       if (opts.failMemory) return SBI_ERR_FAILED;
@@ -36,7 +40,7 @@ function fakeCtx(opts: { input?: string; failMemory?: boolean } = {}) {
       return SBI_SUCCESS;
     },
   };
-  return { ctx, ram, out, timers, text: () => Buffer.from(out).toString('latin1') };
+  return { ctx, ram, out, timers, fences, ipis: () => ipis, text: () => Buffer.from(out).toString('latin1') };
 }
 
 /** regs for one call: a7 = eid, a6 = fid, a0.. = args (int32 patterns, as in hart.regs). */
@@ -80,8 +84,8 @@ describe('SBI Base extension', () => {
     ['HSM', SBI_EXT_HSM, 1],
     ['SRST', SBI_EXT_SRST, 1],
     ['DBCN', SBI_EXT_DBCN, 1],
-    ['IPI', SBI_EXT_IPI, 0],
-    ['RFENCE', SBI_EXT_RFENCE, 0],
+    ['IPI', SBI_EXT_IPI, 1],
+    ['RFENCE', SBI_EXT_RFENCE, 1],
     ['unknown', 0x12345678, 0],
   ])('probe_extension(%s) = %i', (_name, eid, want) => {
     expect(call(ctx, SBI_EXT_BASE, 3, eid)).toEqual(ok(want));
@@ -97,10 +101,47 @@ describe('SBI Base extension', () => {
   });
 });
 
+describe('IPI and RFENCE on one hart', () => {
+  it('send_ipi to this hart raises SSIP; to no hart does nothing; to another hart is INVALID_PARAM', () => {
+    const f = fakeCtx();
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 1, 0)).toEqual(ok(0));
+    expect(f.ipis()).toBe(1);
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 0, -1)).toEqual(ok(0)); // base -1: every hart
+    expect(f.ipis()).toBe(2);
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 0, 0)).toEqual(ok(0));
+    expect(f.ipis()).toBe(2);
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 2, 0)).toEqual(err(SBI_ERR_INVALID_PARAM));
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 1, 1)).toEqual(err(SBI_ERR_INVALID_PARAM));
+    expect(call(f.ctx, SBI_EXT_IPI, 0, 3, 0)).toEqual(err(SBI_ERR_INVALID_PARAM));
+    expect(f.ipis()).toBe(2);
+    expect(call(f.ctx, SBI_EXT_IPI, 1, 1, 0)).toEqual(err(SBI_ERR_NOT_SUPPORTED));
+  });
+
+  it('remote_sfence_vma is a local sfence.vma per page, or a full one', () => {
+    const f = fakeCtx();
+    expect(call(f.ctx, SBI_EXT_RFENCE, 1, 1, 0, 0x40001234, 0x2000)).toEqual(ok(0));
+    expect(f.fences).toEqual([[0x40001000, null], [0x40002000, null], [0x40003000, null]]);
+    f.fences.length = 0;
+    call(f.ctx, SBI_EXT_RFENCE, 1, 1, 0, 0, 0); // start = size = 0: everything
+    call(f.ctx, SBI_EXT_RFENCE, 1, 1, 0, 0x1000, -1); // size 2^32 - 1: everything
+    call(f.ctx, SBI_EXT_RFENCE, 1, 1, 0, 0, 65 * 4096); // past the page bound: everything
+    expect(f.fences).toEqual([[null, null], [null, null], [null, null]]);
+    f.fences.length = 0;
+    expect(call(f.ctx, SBI_EXT_RFENCE, 2, 0, -1, 0xc0000000 | 0, 4096, 0x201)).toEqual(ok(0));
+    expect(f.fences).toEqual([[0xc0000000, 0x001]]); // the ASID is 9 bits on Sv32
+    f.fences.length = 0;
+    expect(call(f.ctx, SBI_EXT_RFENCE, 0, 1, 0)).toEqual(ok(0)); // fence.i: nothing cached to drop
+    expect(call(f.ctx, SBI_EXT_RFENCE, 1, 0, 0, 0, 0)).toEqual(ok(0)); // no hart in the mask
+    expect(f.fences).toEqual([]);
+    expect(call(f.ctx, SBI_EXT_RFENCE, 1, 4, 0, 0, 0)).toEqual(err(SBI_ERR_INVALID_PARAM));
+    for (const fid of [3, 4, 5, 6, 7]) expect(call(f.ctx, SBI_EXT_RFENCE, fid, 1, 0)).toEqual(err(SBI_ERR_NOT_SUPPORTED));
+  });
+});
+
 describe('unknown extensions', () => {
   it('return SBI_ERR_NOT_SUPPORTED for every unimplemented EID', () => {
     const { ctx } = fakeCtx();
-    for (const eid of [SBI_EXT_IPI, SBI_EXT_RFENCE, 0x504d55 /* PMU */, 0x12345678, -1]) {
+    for (const eid of [0x504d55 /* PMU */, 0x535441 /* STA */, 0x12345678, -1]) {
       expect(call(ctx, eid, 0)).toEqual(err(SBI_ERR_NOT_SUPPORTED));
     }
   });
