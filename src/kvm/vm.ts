@@ -81,6 +81,10 @@ export interface VmDebug {
   noMemslotWait: boolean;
   /** range_start drops mmu_lock without flushing the vCPU TLBs; range_end flushes. */
   noFlushBeforeUnlock: boolean;
+  /** A new leaf spte is not added to its gfn's rmap: invalidations cannot find it. */
+  noRmapAdd: boolean;
+  /** A dropped leaf spte stays in its gfn's rmap. */
+  noRmapRemove: boolean;
   /** Zapping a dirty spte does not mark the host page dirty. */
   noDirtyCarry: boolean;
   /** Aging reports young sptes without clearing their accessed bit. */
@@ -136,6 +140,8 @@ export class Vm {
     noPin: false,
     noMemslotWait: false,
     noFlushBeforeUnlock: false,
+    noRmapAdd: false,
+    noRmapRemove: false,
     noDirtyCarry: false,
     noAgeClear: false,
     noAgeFlush: false,
@@ -201,7 +207,7 @@ export class Vm {
               : (pfn) => void (this.spteOwnsPage() && kernel.unpinUserPage(pfn)),
       },
       this.stats,
-      { nMaxMmuPages: opts.nMaxMmuPages ?? 256 },
+      { nMaxMmuPages: opts.nMaxMmuPages ?? 256, debug: this.debug },
     );
   }
 

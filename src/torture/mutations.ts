@@ -21,6 +21,8 @@ export const MUTATIONS: readonly MutationInfo[] = [
   { name: 'noRangeStartZap', mechanism: 'zap in invalidate_range_start (moved to range_end)', protocols: ['modern', 'v7'] },
   { name: 'noMemslotWait', mechanism: 'memslot update waits for no active invalidation', protocols: ['modern', 'v7'] },
   { name: 'noFlushBeforeUnlock', mechanism: 'TLB flush before range_start drops mmu_lock', protocols: ['modern', 'v7'] },
+  { name: 'noRmapAdd', mechanism: 'rmap add of a new leaf spte', protocols: ['modern', 'v7', 'pin'] },
+  { name: 'noRmapRemove', mechanism: 'rmap remove of a dropped leaf spte', protocols: ['modern', 'v7', 'pin'] },
   { name: 'noDirtyCarry', mechanism: 'dirty carry from a zapped spte to the page', protocols: ['modern', 'v7'] },
   { name: 'noAgeClear', mechanism: 'aging clears spte accessed bits', protocols: ['modern', 'v7'] },
   { name: 'noAgeFlush', mechanism: 'aging flushes the TLB entries of young pages', protocols: ['modern', 'v7'] },

@@ -124,6 +124,7 @@ describe('replay', () => {
 
 describe('exhaustive', () => {
   const bound = CAMPAIGN ? 3 : 2;
+  // Measured: bound 2 runs 1598 schedules, bound 3 runs 13671 (about 45 s).
   it(`fault-vs-unmap, modern: every schedule within ${bound} preemptions is clean`, () => {
     const r = exploreScenario(scenarioByName('fault-vs-unmap')!, { protocol: 'modern', preemptions: bound, maxSchedules: CAMPAIGN ? 200_000 : 5000 });
     expect(r.failures.map((f) => f.verdict.signature)).toEqual([]);
@@ -137,6 +138,7 @@ describe('exhaustive', () => {
     expect(r.failures[0]!.verdict.signature).toMatch(/^coherency: .*(is not present|maps a free frame)/);
   });
 
+  // Bound 3: 3783 schedules.
   it.runIf(CAMPAIGN)('dontneed-vs-fault, modern: every schedule within 3 preemptions is clean', () => {
     const r = exploreScenario(scenarioByName('dontneed-vs-fault')!, { protocol: 'modern', preemptions: 3, maxSchedules: 200_000 });
     expect(r.failures).toEqual([]);
@@ -153,6 +155,8 @@ describe('mutations', () => {
     noRangeStartZap: ['range-end-window', 'modern'],
     noMemslotWait: ['memslot-move-vs-invalidate', 'modern'],
     noFlushBeforeUnlock: ['range-end-window', 'v7'],
+    noRmapAdd: ['dontneed-vs-fault', 'modern'],
+    noRmapRemove: ['unregister-vs-release', 'v7'],
     noDirtyCarry: ['aging-vs-write', 'modern'],
     noAgeClear: ['aging-vs-write', 'v7'],
     noAgeFlush: ['aging-vs-write', 'modern'],

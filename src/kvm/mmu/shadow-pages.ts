@@ -139,7 +139,11 @@ export interface ShadowPagesOptions {
   nMaxMmuPages?: number;
   /** Hard size of the storage: the bound plus room for roots and not-yet-flushed zaps. */
   capacity?: number;
+  /** Test-only switches (the VM's VmDebug): a leaf spte is left out of, or left in, its gfn's rmap. */
+  debug?: { readonly noRmapAdd: boolean; readonly noRmapRemove: boolean };
 }
+
+const NO_RMAP_DEBUG = { noRmapAdd: false, noRmapRemove: false } as const;
 
 export class ShadowPages {
   readonly capacity: number;
@@ -172,6 +176,8 @@ export class ShadowPages {
   private walkPtProtect = false;
   private walkSlot: Memslot | null = null;
 
+  private readonly debug: NonNullable<ShadowPagesOptions['debug']>;
+
   constructor(
     private readonly memslots: Memslots,
     private readonly hooks: MmuHooks,
@@ -179,6 +185,7 @@ export class ShadowPages {
     opts: ShadowPagesOptions = {},
   ) {
     this.nMax = opts.nMaxMmuPages ?? 256;
+    this.debug = opts.debug ?? NO_RMAP_DEBUG;
     this.capacity = opts.capacity ?? this.nMax * 2 + 16;
     if (this.nMax < 1 || this.capacity < this.nMax) {
       throw new RangeError(`ShadowPages: need 1 <= nMaxMmuPages (${this.nMax}) <= capacity (${this.capacity})`);
@@ -399,7 +406,7 @@ export class ShadowPages {
     this.spteGfn[sptep] = gfn;
     const i = gfn - slot.baseGfn;
     if (slot.rmap[i] === 0) rmapHeadUsed(slot, i, 1);
-    rmapAdd(this.pool, slot.rmap, i, sptep);
+    if (!this.debug.noRmapAdd) rmapAdd(this.pool, slot.rmap, i, sptep);
     return flush;
   }
 
@@ -429,7 +436,7 @@ export class ShadowPages {
       const gfn = this.spteGfn[sptep]!;
       const slot = this.slotOf(gfn, `dropSpte(${sptep})`);
       const i = gfn - slot.baseGfn;
-      rmapRemove(this.pool, slot.rmap, i, sptep);
+      if (!this.debug.noRmapRemove) rmapRemove(this.pool, slot.rmap, i, sptep);
       if (slot.rmap[i] === 0) rmapHeadUsed(slot, i, -1);
       return this.mmuSpteClearTrackBits(sptep);
     }

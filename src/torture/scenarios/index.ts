@@ -11,6 +11,7 @@ import { oomKillMidFault } from './oom-kill-mid-fault.js';
 import { rangeEndWindow } from './range-end-window.js';
 import { releaseVsFault } from './release-vs-fault.js';
 import { swapinVsInvalidate } from './swapin-vs-invalidate.js';
+import { unregisterVsRelease } from './unregister-vs-release.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   faultVsUnmap,
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   agingVsWrite,
   swapinVsInvalidate,
   releaseVsFault,
+  unregisterVsRelease,
   oomKillMidFault,
 ];
 
