@@ -4,11 +4,12 @@
 import { hartSection } from './hart.js';
 import { hostSection } from './host.js';
 import { kvmSection } from './kvm.js';
+import { linuxSection } from './linux.js';
 import { processSection } from './process.js';
 import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
