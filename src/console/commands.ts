@@ -511,11 +511,20 @@ const INFO: Command[] = [
   },
   {
     name: 'sp',
-    args: '[SP]',
-    help: 'shadow pages (gfn, role, root count, present sptes, parents), oldest first; with SP its present sptes',
+    args: '[SP | gfn GFN]',
+    help: 'shadow pages (gfn, role, root count, present sptes, parents), oldest first; with SP its present sptes; with gfn GFN the pages for that gfn',
     run(ctx, args) {
       const { vm } = ctx.session.live();
       const infos = shadowPageInfos(vm);
+      if (args[0] === 'gfn') {
+        const gfn = parseNumber(ctx, args[1], 'gfn', 2 ** 22);
+        noMoreArgs(args, 2, 'info sp gfn GFN');
+        const hits = infos.filter((i) => i.gfn === gfn);
+        return {
+          text: hits.length === 0 ? `no shadow page for gfn ${hex(gfn)}` : hits.map((i) => `sp ${i.sp}: gfn ${hex(i.gfn)} ${i.roleText}${i.rootCount > 0 ? ` root x${i.rootCount}` : ''} present ${i.present} parents ${i.parents}`).join('\n'),
+          data: { gfn, pages: hits },
+        };
+      }
       if (args.length > 0) {
         const sp = parseNumber(ctx, args[0], 'shadow page', vm.sps.capacity);
         noMoreArgs(args, 1, 'info sp [SP]');
@@ -557,6 +566,7 @@ const INFO: Command[] = [
   },
   {
     name: 'meminfo',
+    aliases: ['frames'],
     args: '',
     help: 'host frames: free, active/inactive anon, swap cache, isolated, pinned, by owner',
     run(ctx, args) {

@@ -10,21 +10,33 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../args.js';
 import { readImageFile } from '../cli-io.js';
 import { parseRunCommandArgs, RUN_USAGE, type RunIo } from '../vmm/run-command.js';
+import type { Vmm } from '../vmm/vmm.js';
 import { Interpreter } from './interpreter.js';
 import { Session } from './session.js';
 
 export const EXIT_USAGE = 2;
 
+/** run's option lines, without its own --json, -h and exit status. */
+function runOptionLines(): string {
+  const from = RUN_USAGE.indexOf('options:\n') + 'options:\n'.length;
+  const to = RUN_USAGE.indexOf('\n  --json');
+  return from > 0 && to > from ? RUN_USAGE.slice(from, to + 1) : '';
+}
+
 export const CONSOLE_USAGE = `usage: shadowvisor console FILE.elf [run options] [--script FILE|-] [--json]
+       shadowvisor console --kernel Image [--initrd FILE] [--append ARGS] [run options] ...
 
 Boot the guest as \`shadowvisor run\` would, stopped before its first
 instruction, and take debug-console commands (help lists them).
 
-options (and every option of run but --max-insns's exit):
-  --script FILE   read commands from FILE (- for stdin) instead of a terminal;
-                  the exit status is 1 if any command failed
-  --json          answer every command with one JSON object on one line
-${RUN_USAGE.slice(RUN_USAGE.indexOf('options:\n') + 'options:\n'.length)}`;
+options:
+  --script FILE       read commands from FILE (- for stdin) instead of a terminal
+  --json              answer every command with one JSON object on one line
+  -h, --help          this text
+${runOptionLines()}
+exit status: 0; with --script 1 when a command failed; 2 usage error,
+an unreadable file or a bad image
+`;
 
 export type ConsoleIo = RunIo & {
   /** A script's text (path '-' is stdin). Defaults to reading the file. */
@@ -82,11 +94,21 @@ export async function consoleCommand(argv: readonly string[], io: ConsoleIo): Pr
     return 0;
   }
   const args = parsed;
-  let elf: Uint8Array;
-  try {
-    elf = (io.readFile ?? readImageFile)(args.file, args.config.guestMemBytes);
-  } catch (e) {
-    io.stderr(`shadowvisor console: cannot read ${args.file}: ${(e as Error).message}\n`);
+  const read = (path: string): Uint8Array | null => {
+    try {
+      return (io.readFile ?? readImageFile)(path, args.config.guestMemBytes);
+    } catch (e) {
+      io.stderr(`shadowvisor console: cannot read ${path}: ${(e as Error).message}\n`);
+      return null;
+    }
+  };
+  const elf = read(args.file);
+  if (elf === null) return EXIT_USAGE;
+  const linux = args.linux;
+  const initrd = linux?.initrd !== undefined ? read(linux.initrd) : undefined;
+  if (initrd === null) return EXIT_USAGE;
+  if (linux?.dtbOut !== undefined) {
+    io.stderr('shadowvisor console: --dtb-out is for run (the console boots the same tree; run --dtb-out writes it)\n');
     return EXIT_USAGE;
   }
   let lines: string[] | null = null;
@@ -101,7 +123,11 @@ export async function consoleCommand(argv: readonly string[], io: ConsoleIo): Pr
   }
 
   let interp: Interpreter | null = null;
-  const session = new Session(elf, { config: args.config, onOutput: (b) => interp?.guestOutput(b) });
+  const boot = linux === undefined ? elf : (vmm: Vmm) => vmm.bootLinux(elf, {
+    ...(initrd !== undefined ? { initrd } : {}),
+    ...(linux.append !== undefined ? { bootargs: linux.append } : {}),
+  });
+  const session = new Session(boot, { config: args.config, onOutput: (b) => interp?.guestOutput(b) });
   if (session.bootError !== null) {
     io.stderr(`shadowvisor console: ${args.file}: ${session.bootError}\n`);
     return EXIT_USAGE;

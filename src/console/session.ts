@@ -72,9 +72,10 @@ export class Session {
   }));
   private paused = false;
 
-  constructor(elf: Uint8Array, opts: SessionOptions) {
+  /** boot: an ELF, or a function that boots the Vmm another way (vmm.bootLinux) and returns its error. */
+  constructor(boot: Uint8Array | ((vmm: Vmm) => string | null), opts: SessionOptions) {
     this.vmm = new Vmm({ ...opts.config, onOutput: opts.onOutput, gate: this.gate, events: this.events });
-    this.bootError = this.vmm.boot(elf);
+    this.bootError = boot instanceof Uint8Array ? this.vmm.boot(boot) : boot(this.vmm);
     // Boot (mmap, memslot, load) runs until the vCPU thread parks before its first instruction.
     if (this.bootError === null) this.vmm.resume(() => this.gate.parked);
   }

@@ -28,8 +28,9 @@ export async function transcript(script: string, argv: readonly string[]): Promi
 function argsOf(script: string): string[] {
   const m = /^# args: (.*)$/m.exec(script.split('\n')[0]!);
   if (m === null) throw new Error('a golden script starts with "# args: IMAGE OPTIONS"');
-  const [image, ...opts] = m[1]!.trim().split(/\s+/);
-  return [bin(image!), ...opts];
+  // A word that is not an option and follows no size-taking option names a file in guest-programs/bin.
+  const words = m[1]!.trim().split(/\s+/);
+  return words.map((w, i) => (!w.startsWith('-') && (i === 0 || ['--kernel', '--initrd'].includes(words[i - 1]!)) ? bin(w) : w));
 }
 
 const scripts = readdirSync(here).filter((f) => f.endsWith('.script')).sort();
