@@ -49,6 +49,12 @@ export interface SchedulerOptions {
   trace?: boolean;
   /** Share one lock-order graph across runs (explore, torture loops); default: a fresh one. */
   lockdep?: Lockdep;
+  /**
+   * Default true: keep every choice in `schedule` for ReplayPolicy. A long run
+   * whose replay is its seed (a VMM booting Linux: some 10^5 steps a second)
+   * turns it off, or the array grows until V8 gives up.
+   */
+  recordSchedule?: boolean;
 }
 
 export interface RunOptions {
@@ -69,8 +75,9 @@ export class Scheduler implements SchedHooks {
   readonly clock = new Clock();
   readonly bugs: BugReport[] = [];
   readonly trace: string[] | null;
-  /** Choice indices of every step that had 2+ ready threads; feed to ReplayPolicy. */
+  /** Choice indices of every step that had 2+ ready threads; feed to ReplayPolicy (empty unless recordSchedule). */
   readonly schedule: number[] = [];
+  private readonly recordSchedule: boolean;
   readonly lockdep: Lockdep;
   readonly policy: Policy;
   readonly strict: boolean;
@@ -92,6 +99,7 @@ export class Scheduler implements SchedHooks {
     this.strict = opts.strict ?? true;
     this.trace = opts.trace ? [] : null;
     this.lockdep = opts.lockdep ?? new Lockdep();
+    this.recordSchedule = opts.recordSchedule ?? true;
   }
 
   get now(): number {
@@ -161,7 +169,7 @@ export class Scheduler implements SchedHooks {
       let i = this.policy.pick(ready, this.last, this.stepCount);
       if (!(i >= 0 && i < ready.length)) throw new Error(`policy '${this.policy.name}' picked ${i} of ${ready.length}`);
       i |= 0;
-      if (ready.length > 1) this.schedule.push(i);
+      if (ready.length > 1 && this.recordSchedule) this.schedule.push(i);
       this.step(ready[i]!);
       steps++;
     }

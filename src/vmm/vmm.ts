@@ -244,7 +244,8 @@ export class Vmm {
     if (GUEST_RAM_BASE + config.guestMemBytes > TWO32) throw new VmmError(`guestMemBytes ${config.guestMemBytes}: RAM at 0x80000000 must end below 4 GiB`);
     this.config = config;
     this.events = config.events ?? new EventEmitter();
-    this.sched = new Scheduler({ seed: config.seed ?? 1, events: this.events });
+    // A run replays from its seed; the per-step record would grow without bound.
+    this.sched = new Scheduler({ seed: config.seed ?? 1, events: this.events, recordSchedule: false });
     this.kernel = new HostKernel({
       ramBytes: config.hostMemBytes,
       sched: this.sched,

@@ -67,6 +67,18 @@ describe('Scheduler determinism', () => {
     expect(log).toEqual(a.log);
   });
 
+  it('recordSchedule: false keeps no schedule and runs the same way', () => {
+    const a = runSeeded(7, 'random');
+    const s = new Scheduler({ seed: 7, trace: true, recordSchedule: false });
+    const log: string[] = [];
+    busyScenario(s, log);
+    s.run();
+    expect(a.schedule.length).toBeGreaterThan(0);
+    expect(s.schedule).toEqual([]);
+    expect(s.trace).toEqual(a.trace);
+    expect(log).toEqual(a.log);
+  });
+
   it('never calls Math.random', () => {
     const orig = Math.random;
     Math.random = () => {
