@@ -11,6 +11,7 @@
 import { auditCoherency } from '../check/index.js';
 import { PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X } from '../hart/sv32.js';
 import { tlbEntries, tlbEntriesForHostPage, type TlbEntry } from '../hart/inspect.js';
+import { writeFileSync } from 'node:fs';
 import { parseSize } from '../args.js';
 import { auditKernel } from '../host/audit.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from '../host/lru.js';
@@ -262,6 +263,35 @@ function groupCells(n: number, stateOf: (i: number) => string, order: string): {
   return { cells, per };
 }
 
+const SVG_COLOURS: Record<string, [string, string]> = {
+  '.': ['#f4f4f4', 'free / never touched'], Y: ['#2e7d32', 'guest young'], o: ['#81c784', 'guest old'], D: ['#c62828', 'guest dirty'],
+  s: ['#f9a825', 'swap cache'], P: ['#6a1b9a', 'pinned'], x: ['#1565c0', 'other process'], '#': ['#757575', 'allocated, unmapped'],
+  S: ['#2e7d32', 'resident, mapped by an spte'], R: ['#81c784', 'resident, no spte'], c: ['#f9a825', 'swapped, in the swap cache'], w: ['#c62828', 'swapped out'],
+};
+
+/** memmap's two grids as one SVG: 8x8 cells, 64 to a row, a legend under each. */
+function memmapSvg(d: { host: string; guest: { pages?: string } }): string {
+  const out: string[] = [];
+  let y = 20;
+  const section = (title: string, cells: string, legend: string) => {
+    out.push(`<text x="4" y="${y}" font-family="monospace" font-size="12">${title}</text>`);
+    y += 6;
+    for (let i = 0; i < cells.length; i++) {
+      const c = SVG_COLOURS[cells[i]!]?.[0] ?? '#000';
+      out.push(`<rect x="${4 + (i % 64) * 9}" y="${y + Math.floor(i / 64) * 9}" width="8" height="8" fill="${c}"/>`);
+    }
+    y += Math.ceil(cells.length / 64) * 9 + 14;
+    for (const k of legend) {
+      out.push(`<rect x="4" y="${y - 9}" width="8" height="8" fill="${SVG_COLOURS[k]![0]}"/><text x="16" y="${y - 1}" font-family="monospace" font-size="10">${SVG_COLOURS[k]![1]}</text>`);
+      y += 12;
+    }
+    y += 10;
+  };
+  section('host RAM (frames)', d.host, 'YoDsPx#.');
+  if (d.guest.pages !== undefined) section('guest RAM (pages)', d.guest.pages, 'SRcw.');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${4 + 64 * 9 + 4}" height="${y}">\n${out.join('\n')}\n</svg>\n`;
+}
+
 function memmap(ctx: ConsoleContext): CommandResult {
   const { vm } = ctx.session.live();
   const k = vm.kernel;
@@ -460,6 +490,19 @@ const INFO: Command[] = [
       return {
         text: bps.length === 0 ? 'no breakpoints' : bps.map((pc, i) => `${i + 1}: ${hex8(pc)}`).join('\n'),
         data: { breakpoints: bps.map((pc, i) => ({ n: i + 1, pc })) },
+      };
+    },
+  },
+  {
+    name: 'watch',
+    args: '',
+    help: 'the page watches and what each page looks like now',
+    run(ctx, args) {
+      noMoreArgs(args, 0, 'info watch');
+      const w = ctx.session.watches;
+      return {
+        text: w.length === 0 ? 'no watches' : w.map((x) => `watch ${x.id}: gpa ${hexn(x.gpa)} (${ctx.session.pageState(x.gpa)})`).join('\n'),
+        data: { watches: w.map((x) => ({ id: x.id, gpa: x.gpa, state: ctx.session.pageState(x.gpa) })) },
       };
     },
   },
@@ -769,9 +812,22 @@ export const COMMANDS: Command[] = [
   {
     name: 'delete',
     aliases: ['d'],
-    args: '[N]',
-    help: 'delete breakpoint N (numbered as info break shows them), or all',
+    args: '[N] | watch [N]',
+    help: 'delete breakpoint N (numbered as info break shows them), or all; delete watch [N] the page watches',
     run(ctx, args) {
+      if (args[0] === 'watch') {
+        const w = ctx.session.watches;
+        if (args.length === 1) {
+          const n = w.splice(0).length;
+          return { text: `deleted ${n} watch${n === 1 ? '' : 'es'}`, data: { deleted: n } };
+        }
+        const id = parseCount(args[1], 'watch number', 1);
+        noMoreArgs(args, 2, 'delete watch [N]');
+        const i = w.findIndex((x) => x.id === id);
+        if (i < 0) throw new ConsoleError(`no watch ${id} (info watch lists them)`);
+        w.splice(i, 1);
+        return { text: `deleted watch ${id}`, data: { deleted: 1, id } };
+      }
       const bps = ctx.session.gate.breakpoints;
       if (args.length === 0) {
         const n = bps.size;
@@ -1027,11 +1083,20 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'memmap',
-    args: '',
-    help: 'host RAM as a grid of frames and guest RAM as a grid of pages, by state, with a legend',
+    args: '[--svg FILE]',
+    help: 'host RAM as a grid of frames and guest RAM as a grid of pages, by state, with a legend (--svg: the same picture as an SVG file)',
     run(ctx, args) {
-      noMoreArgs(args, 0, 'memmap');
-      return memmap(ctx);
+      if (args.length === 0) return memmap(ctx);
+      if (args[0] !== '--svg' || args[1] === undefined) throw new ConsoleError('usage: memmap [--svg FILE]');
+      noMoreArgs(args, 2, 'memmap --svg FILE');
+      const r = memmap(ctx);
+      const svg = memmapSvg(r.data as { host: string; guest: { pages?: string } });
+      try {
+        writeFileSync(args[1], svg);
+      } catch (e) {
+        throw new ConsoleError(`cannot write ${args[1]}: ${(e as Error).message}`);
+      }
+      return { text: `wrote ${args[1]} (${svg.length} bytes)`, data: { file: args[1], bytes: svg.length } };
     },
   },
   {
