@@ -13,6 +13,8 @@ import { exploreScenario, runScenario } from './scenario.js';
 import type { Mutation, PolicyName, Scenario } from './scenario.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { SCENARIOS, scenarioByName } from './scenarios/index.js';
+import { guestName, runGuestUnit } from './guest.js';
+import type { GuestSpec } from './guest.js';
 
 export interface Shard {
   /** 1-based. */
@@ -30,6 +32,8 @@ export interface CampaignSpec {
   preemptions: number;
   mutation?: Mutation | null;
   shard?: Shard;
+  /** A whole guest run under pressure, as one more "scenario" (random policy only). */
+  guest?: GuestSpec;
 }
 
 /** One line of results.jsonl. */
@@ -54,15 +58,20 @@ export interface RunRecord {
   /** exhaustive: the first failing schedule; every search: whether it covered the bound. */
   schedule?: number[];
   complete?: boolean;
+  guest?: GuestSpec;
 }
 
 export interface Unit {
-  scenario: Scenario;
+  /** The scenario's name, or guest:FILE. */
+  name: string;
+  scenario: Scenario | null;
+  guest?: GuestSpec;
   protocol: KvmProtocol;
   seed: number;
 }
 
 function scenariosOf(names: readonly string[]): Scenario[] {
+  if (names.length === 0) return [];
   if (names.length === 1 && names[0] === 'all') return [...SCENARIOS];
   return names.map((n) => {
     const s = scenarioByName(n);
@@ -82,7 +91,7 @@ export function unitsOf(spec: CampaignSpec): Unit[] {
     for (const scenario of scenarios) {
       if (!scenario.exhaustive) continue;
       for (const protocol of spec.protocols) {
-        if (scenario.protocols.includes(protocol) && mine(u)) units.push({ scenario, protocol, seed: 0 });
+        if (scenario.protocols.includes(protocol) && mine(u)) units.push({ name: scenario.name, scenario, protocol, seed: 0 });
         u++;
       }
     }
@@ -90,14 +99,29 @@ export function unitsOf(spec: CampaignSpec): Unit[] {
   }
   for (let seed = spec.seedFrom; seed <= spec.seedTo; seed++) {
     if (!mine(seed)) continue;
-    for (const scenario of scenarios) for (const protocol of spec.protocols) if (scenario.protocols.includes(protocol)) units.push({ scenario, protocol, seed });
+    for (const scenario of scenarios) for (const protocol of spec.protocols) if (scenario.protocols.includes(protocol)) units.push({ name: scenario.name, scenario, protocol, seed });
+    if (spec.guest) for (const protocol of spec.protocols) units.push({ name: guestName(spec.guest), scenario: null, guest: spec.guest, protocol, seed });
   }
   return units;
 }
 
 export function runUnit(u: Unit, spec: Pick<CampaignSpec, 'policy' | 'preemptions' | 'mutation'>): RunRecord {
   const mutation = spec.mutation ?? null;
-  const base = { scenario: u.scenario.name, protocol: u.protocol, policy: spec.policy, seed: u.seed, preemptions: spec.preemptions, mutation };
+  const base = { scenario: u.name, protocol: u.protocol, policy: spec.policy, seed: u.seed, preemptions: spec.preemptions, mutation, ...(u.guest ? { guest: u.guest } : {}) };
+  if (u.scenario === null) {
+    const o = runGuestUnit(u.guest!, u.protocol, u.seed, mutation);
+    const v = o.verdict;
+    return {
+      ...base,
+      ok: v.ok,
+      runs: 1,
+      failures: v.ok ? 0 : 1,
+      ...(v.ok ? {} : { signature: v.signature!, kind: v.kind!, problems: v.problems.slice(0, 3) }),
+      ...(v.note !== undefined ? { note: v.note } : {}),
+      steps: o.steps,
+      scheduleHash: o.scheduleHash,
+    };
+  }
   if (spec.policy === 'exhaustive') {
     const r = exploreScenario(u.scenario, { protocol: u.protocol, preemptions: spec.preemptions, mutation, stopOnFailure: true });
     const f = r.failures[0];
@@ -175,8 +199,9 @@ export function summarize(records: readonly RunRecord[]): SummaryRow[] {
 
 /** The command line that re-runs a failing record bit for bit. */
 export function reproduceCommand(r: RunRecord): string {
-  const parts = ['shadowvisor replay', `--scenario ${r.scenario}`, `--protocol ${r.protocol}`];
-  if (r.policy === 'exhaustive') parts.push(`--schedule ${(r.schedule ?? []).join(',') || '-'}`);
+  const parts = ['shadowvisor replay', r.guest ? `--guest ${r.guest.path} --guest-mem ${r.guest.guestMem / 1024}K --host-mem ${r.guest.hostMem / 1024}K` : `--scenario ${r.scenario}`, `--protocol ${r.protocol}`];
+  if (r.guest) parts.push(`--seed ${r.seed}`);
+  else if (r.policy === 'exhaustive') parts.push(`--schedule ${(r.schedule ?? []).join(',') || '-'}`);
   else parts.push(`--policy ${r.policy}`, `--seed ${r.seed}`);
   if (r.policy === 'pct') parts.push(`--preemptions ${r.preemptions}`);
   if (r.mutation) parts.push(`--mutation ${r.mutation}`);

@@ -6,7 +6,10 @@
 // failed (survived), 2 on a usage error (cli.ts).
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { UsageError, flag, parseCommandArgs, parseCount, parsePositiveCount, stringOption } from '../args.js';
+import { UsageError, flag, parseCommandArgs, parseCount, parsePositiveCount, parseSize, stringOption } from '../args.js';
+import { existsSync } from 'node:fs';
+import { runGuestUnit } from './guest.js';
+import type { GuestSpec } from './guest.js';
 import type { CommandIo } from '../cli-io.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { formatSummary, mergeRecords, parseRecords, reproduceCommand, sortRecords, summarize, unitsOf } from './campaign.js';
@@ -38,6 +41,9 @@ options:
   --policy random|pct|exhaustive  default random (exhaustive ignores --seeds)
   --preemptions K                 pct depth - 1, exhaustive bound; default 2
   --mutation NAME                 run with one safety switch off (see --mutations)
+  --guest FILE.elf                a whole S-mode guest too (only it, without --scenario), judged
+                                  against a run with host RAM to spare; random policy only
+  --guest-mem SIZE --host-mem SIZE  its RAM and the host's (default 4M and 2M: it swaps)
   --shard I/N                     this machine's share: seeds with seed % N == I - 1
                                   (exhaustive: searches by index); e.g. --shard $((JOB_COMPLETION_INDEX+1))/N
   --workers N                     worker threads (default 1: this thread)
@@ -46,6 +52,7 @@ options:
 `;
 
 export const REPLAY_USAGE = `usage: shadowvisor replay --scenario S --protocol P (--policy random|pct --seed N | --schedule C,C,...) [options]
+       shadowvisor replay --guest FILE.elf --guest-mem SIZE --host-mem SIZE --protocol P --seed N [options]
 
   re-runs one torture run bit for bit and prints its verdict and last events
   --preemptions K      as the campaign had it (pct)
@@ -107,8 +114,23 @@ const TORTURE_OPTIONS = {
   json: { type: 'boolean' },
   list: { type: 'boolean' },
   mutations: { type: 'boolean' },
+  guest: { type: 'string' },
+  'guest-mem': { type: 'string' },
+  'host-mem': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+function guestSpec(values: Record<string, string | boolean | undefined>): GuestSpec | undefined {
+  const path = stringOption(values, 'guest');
+  if (path === undefined) {
+    for (const o of ['guest-mem', 'host-mem']) if (stringOption(values, o) !== undefined) throw new UsageError(`--${o} goes with --guest`);
+    return undefined;
+  }
+  if (!existsSync(path)) throw new UsageError(`--guest: ${path}: no such file`);
+  const gm = stringOption(values, 'guest-mem');
+  const hm = stringOption(values, 'host-mem');
+  return { path, guestMem: gm === undefined ? 4 << 20 : parseSize('--guest-mem', gm), hostMem: hm === undefined ? 2 << 20 : parseSize('--host-mem', hm) };
+}
 
 function wrap(text: string, indent: string, width = 96): string {
   const words = text.split(/\s+/);
@@ -218,7 +240,8 @@ export async function runCampaign(spec: CampaignSpec, workers: number, progress?
       policy: spec.policy,
       preemptions: spec.preemptions,
       mutation: spec.mutation ?? null,
-      units: units.slice(i, i + size).map((u) => ({ scenario: u.scenario.name, protocol: u.protocol, seed: u.seed })),
+      units: units.slice(i, i + size).map((u) => ({ scenario: u.name, protocol: u.protocol, seed: u.seed })),
+      ...(spec.guest ? { guest: spec.guest } : {}),
     });
   }
   const records: RunRecord[] = [];
@@ -269,7 +292,8 @@ export async function tortureCommand(argv: readonly string[], io: TortureIo): Pr
     io.stdout(listText());
     return 0;
   }
-  const scenarios = scenarioNames(stringOption(values, 'scenario'));
+  const guest = guestSpec(values);
+  const scenarios = guest !== undefined && stringOption(values, 'scenario') === undefined ? [] : scenarioNames(stringOption(values, 'scenario'));
   const protocols = parseList('--protocol', stringOption(values, 'protocol') ?? 'modern,v7,pin', PROTOCOLS);
   const policy = parseList('--policy', stringOption(values, 'policy') ?? 'random', POLICIES);
   if (policy.length !== 1) throw new UsageError('--policy: one policy per campaign');
@@ -280,7 +304,9 @@ export async function tortureCommand(argv: readonly string[], io: TortureIo): Pr
   const json = flag(values, 'json');
   const seedsText = stringOption(values, 'seeds');
 
+  if (guest !== undefined && policy[0] !== 'random') throw new UsageError('--guest: a whole guest runs under the random policy only');
   if (flag(values, 'mutations')) {
+    if (guest !== undefined) throw new UsageError('--mutations: against the scenarios only (not --guest yet)');
     if (policy[0] === 'exhaustive') throw new UsageError('--mutations: use --policy random or pct');
     const seeds = parseSeeds(seedsText ?? '1..50');
     const jobs = killJobs({ mutations: MUTATIONS.map((m) => m.name), scenarios, protocols, policy: policy[0] as 'random' | 'pct', preemptions, seedFrom: seeds.from, seedTo: seeds.to });
@@ -322,6 +348,7 @@ export async function tortureCommand(argv: readonly string[], io: TortureIo): Pr
     preemptions,
     mutation: parseMutation(stringOption(values, 'mutation')),
     ...(shardText !== undefined ? { shard: parseShard(shardText) } : {}),
+    ...(guest !== undefined ? { guest } : {}),
   };
   const total = spec.policy === 'exhaustive' ? unitsOf(spec).length : unitsOf(spec).length;
   const progress = new Progress(io, total, spec.policy === 'exhaustive' ? 'searches' : 'runs');
@@ -380,6 +407,9 @@ const REPLAY_OPTIONS = {
   mutation: { type: 'string' },
   events: { type: 'string' },
   'trace-out': { type: 'string' },
+  guest: { type: 'string' },
+  'guest-mem': { type: 'string' },
+  'host-mem': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -391,10 +421,12 @@ export async function replayCommand(argv: readonly string[], io: TortureIo): Pro
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  const guest = guestSpec(values);
   const name = stringOption(values, 'scenario');
-  if (name === undefined) throw new UsageError('--scenario is required');
-  const scenario = scenarioByName(name);
-  if (scenario === undefined) throw new UsageError(`--scenario: '${name}' is not one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  if (name === undefined && guest === undefined) throw new UsageError('--scenario (or --guest) is required');
+  if (name !== undefined && guest !== undefined) throw new UsageError('--scenario and --guest: give one');
+  const scenario = name === undefined ? undefined : scenarioByName(name);
+  if (name !== undefined && scenario === undefined) throw new UsageError(`--scenario: '${name}' is not one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const protocolText = stringOption(values, 'protocol');
   if (protocolText === undefined) throw new UsageError('--protocol is required');
   const [protocol] = parseList('--protocol', protocolText, PROTOCOLS);
@@ -423,16 +455,21 @@ export async function replayCommand(argv: readonly string[], io: TortureIo): Pro
   const eventsText = stringOption(values, 'events');
   const nEvents = eventsText === undefined ? 40 : parseCount('--events', eventsText);
 
-  const o = runScenario(scenario, { protocol: protocol!, policy, seed, preemptions, mutation, trace: true, ...(schedule ? { schedule } : {}) });
-  const trace = o.trace ?? [];
+  if (guest !== undefined && (schedule !== undefined || policy !== 'random')) throw new UsageError('--guest: replay takes --seed and the random policy');
   const traceOut = stringOption(values, 'trace-out');
+  const o =
+    scenario !== undefined
+      ? runScenario(scenario, { protocol: protocol!, policy, seed, preemptions, mutation, trace: true, ...(schedule ? { schedule } : {}) })
+      : runGuestUnit(guest!, protocol!, seed, mutation, { trace: true, ...(traceOut === undefined ? { traceLimit: 20_000 } : {}) });
+  const label = scenario !== undefined ? scenario.name : `guest ${guest!.path}`;
+  const trace = o.trace ?? [];
   if (traceOut !== undefined) writeFileSync(traceOut, trace.map((r) => JSON.stringify(r)).join('\n') + (trace.length > 0 ? '\n' : ''));
   // The events up to the violation (the run stopped there; teardown events follow a pass).
   const tail = trace.filter((r) => r.step <= o.verdict.step).slice(-nEvents);
   const v = o.verdict;
-  const what = `${scenario.name} ${protocol} ${schedule ? `schedule of ${schedule.length} choices` : `${policy} seed ${seed}`}${mutation ? ` [${mutation}]` : ''}`;
+  const what = `${label} ${protocol} ${schedule ? `schedule of ${schedule.length} choices` : `${policy} seed ${seed}`}${mutation ? ` [${mutation}]` : ''}`;
   if (flag(values, 'json')) {
-    io.stdout(JSON.stringify({ scenario: scenario.name, protocol, policy, seed, mutation, verdict: v, steps: o.steps, scheduleHash: o.scheduleHash, events: tail }) + '\n');
+    io.stdout(JSON.stringify({ scenario: scenario?.name ?? `guest:${guest!.path}`, protocol, policy, seed, mutation, verdict: v, steps: o.steps, scheduleHash: o.scheduleHash, events: tail }) + '\n');
   } else {
     const lines: string[] = [];
     if (v.ok) lines.push(`replay ${what}: ok after ${o.steps} steps${v.note ? ` (${v.note})` : ''}`);

@@ -9,6 +9,7 @@ import type { KillResult, KillSearch } from './mutations.js';
 import { runScenario } from './scenario.js';
 import type { Mutation, PolicyName } from './scenario.js';
 import { scenarioByName } from './scenarios/index.js';
+import type { GuestSpec } from './guest.js';
 
 export interface RunBatch {
   kind: 'runs';
@@ -16,6 +17,8 @@ export interface RunBatch {
   preemptions: number;
   mutation: Mutation | null;
   units: Array<{ scenario: string; protocol: KvmProtocol; seed: number }>;
+  /** For units named guest:FILE. */
+  guest?: GuestSpec;
 }
 
 export interface KillJob extends KillSearch {
@@ -34,7 +37,12 @@ function scenario(name: string) {
 export function runJob(job: Job): JobResult {
   if (job.kind === 'runs') {
     const records = job.units.map((u) =>
-      runUnit({ scenario: scenario(u.scenario), protocol: u.protocol, seed: u.seed }, { policy: job.policy, preemptions: job.preemptions, mutation: job.mutation }),
+      runUnit(
+        u.scenario.startsWith('guest:')
+          ? { name: u.scenario, scenario: null, guest: job.guest!, protocol: u.protocol, seed: u.seed }
+          : { name: u.scenario, scenario: scenario(u.scenario), protocol: u.protocol, seed: u.seed },
+        { policy: job.policy, preemptions: job.preemptions, mutation: job.mutation },
+      ),
     );
     return { kind: 'runs', records };
   }

@@ -70,8 +70,10 @@ export class TraceLog {
   readonly records: TraceRecord[] = [];
   private sched: Scheduler | null = null;
   private lastThread = '';
+  /** Records dropped from the front to keep at most `limit` (a whole guest logs millions). */
+  dropped = 0;
 
-  constructor() {
+  constructor(private readonly limit = Infinity) {
     this.events.on('host', (ev: { type: string; [k: string]: unknown }) => {
       const { type, ...rest } = ev;
       this.push(hostTracepoint(type), rest);
@@ -119,8 +121,13 @@ export class TraceLog {
       const v = fields[k];
       if (typeof v === 'string' && v.includes('kvm')) fields[k] = v.replace(/\bkvm\d+/g, 'kvm');
     }
+    if (this.records.length >= this.limit * 2) {
+      const n = this.records.length - this.limit;
+      this.records.splice(0, n);
+      this.dropped += n;
+    }
     this.records.push({
-      seq: this.records.length,
+      seq: this.dropped + this.records.length,
       step: s?.steps ?? 0,
       now: s?.now ?? 0,
       thread: thread ?? s?.current?.name ?? '-',

@@ -44,10 +44,10 @@ describe('sharding', () => {
   const base = spec({ scenarios: ['fault-vs-unmap', 'dontneed-vs-fault', 'release-vs-fault'], seedFrom: 3, seedTo: 16, mutation: 'noRetry' });
 
   it('every unit is in exactly one shard, by seed % N', () => {
-    const all = unitsOf(base).map((u) => `${u.scenario.name} ${u.protocol} ${u.seed}`);
+    const all = unitsOf(base).map((u) => `${u.name} ${u.protocol} ${u.seed}`);
     const shards = [1, 2, 3].map((i) => unitsOf({ ...base, shard: { index: i, count: 3 } }));
     for (const [i, units] of shards.entries()) expect(units.every((u) => u.seed % 3 === i)).toBe(true);
-    expect(shards.flat().map((u) => `${u.scenario.name} ${u.protocol} ${u.seed}`).sort()).toEqual([...all].sort());
+    expect(shards.flat().map((u) => `${u.name} ${u.protocol} ${u.seed}`).sort()).toEqual([...all].sort());
   });
 
   it('same seeds, same results, whatever the sharding (through results.jsonl and merge)', async () => {
