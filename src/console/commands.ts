@@ -1133,7 +1133,8 @@ export function completions(line: string): string[] {
       return [];
     }
     if (cmd.name !== 'info' && cmd.name !== 'help') return [];
-    return INFO.map((i) => i.name).filter((n) => n.startsWith(m[2]!)).map((n) => `${m[1]} ${n}`);
+    const names = (cmd.name === 'info' ? INFO : COMMANDS).map((c) => c.name);
+    return names.filter((n) => n.startsWith(m[2]!)).map((n) => `${m[1]} ${n}`);
   }
   const word = line.trimStart();
   if (/\s/.test(word)) return [];

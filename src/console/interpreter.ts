@@ -7,6 +7,7 @@
 // printed as it comes, and the answer starts on a fresh line after it.
 
 import { COMMANDS, lookup, parseLine, type ConsoleContext } from './commands.js';
+import { describeInternalError } from '../vmm/vmm.js';
 import { ConsoleError, type Session } from './session.js';
 
 export interface InterpreterOptions {
@@ -78,13 +79,16 @@ export class Interpreter {
       }
       return true;
     } catch (e) {
-      if (!(e instanceof ConsoleError)) throw e;
+      // A ConsoleError is the user's (bad input, nothing changed); anything else is a
+      // console bug, reported on one line without ending the session (the machine's own
+      // failures never get here: the Vmm turns them into its result).
+      const message = e instanceof ConsoleError ? e.message : `internal error in the console: ${describeInternalError(e)}`;
       this.failures++;
       if (this.json) {
-        this.write(JSON.stringify({ command, ok: false, error: e.message, ...this.takeOutput() }) + '\n');
+        this.write(JSON.stringify({ command, ok: false, error: message, ...this.takeOutput() }) + '\n');
       } else {
         this.freshLine();
-        this.write(`error: ${e.message}\n`);
+        this.write(`error: ${message}\n`);
       }
       return false;
     }

@@ -33,6 +33,7 @@ describe('command line parsing', () => {
     expect(completions('st')).toEqual(['step ', 'stats ', 'stop ']);
     expect(completions('info r')).toEqual(['info registers', 'info rmap']);
     expect(completions('i me')).toEqual(['i memslots', 'i meminfo', 'i mem']);
+    expect(completions('help gpa')).toEqual(['help gpa2hva', 'help gpa2hpa']);
     expect(completions('help info sp')).toEqual([]);
     expect(completions('step 1')).toEqual([]);
   });
