@@ -465,7 +465,7 @@ export async function replayCommand(argv: readonly string[], io: TortureIo): Pro
   const trace = o.trace ?? [];
   if (traceOut !== undefined) writeFileSync(traceOut, trace.map((r) => JSON.stringify(r)).join('\n') + (trace.length > 0 ? '\n' : ''));
   // The events up to the violation (the run stopped there; teardown events follow a pass).
-  const tail = trace.filter((r) => r.step <= o.verdict.step).slice(-nEvents);
+  const tail = nEvents === 0 ? [] : trace.filter((r) => r.step <= o.verdict.step).slice(-nEvents);
   const v = o.verdict;
   const what = `${label} ${protocol} ${schedule ? `schedule of ${schedule.length} choices` : `${policy} seed ${seed}`}${mutation ? ` [${mutation}]` : ''}`;
   if (flag(values, 'json')) {

@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli.js';
 import { SCENARIOS } from '../../src/torture/scenarios/index.js';
 
-async function cli(...argv: string[]) {
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWith({}, ...argv);
+}
+
+async function cliWith(extra: Partial<CliIo>, ...argv: string[]) {
   let stdout = '';
   let stderr = '';
   const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString('latin1'));
@@ -14,6 +18,7 @@ async function cli(...argv: string[]) {
     stdout: (c) => void (stdout += text(c)),
     stderr: (c) => void (stderr += text(c)),
     readFile: (p) => readFileSync(p),
+    ...extra,
   };
   const code = await main(argv, io);
   return { code, stdout, stderr };
@@ -37,6 +42,12 @@ describe('shadowvisor torture', () => {
     expect(r.stdout).toMatch(/20 runs, 0 failed, .* runs\/s/);
     expect(r.stderr).toMatch(/^torture: 20\/20 runs, 0 failed, [\d.]+ runs\/s, ETA 0s$/m);
     expect(r.stderr).not.toContain('\r');
+  });
+
+  it('on a terminal, one progress line redrawn with a bar', async () => {
+    const r = await cliWith({ isTTY: true }, 'torture', '--scenario', 'release-vs-fault', '--seeds', '1..3', '--protocol', 'modern');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^\rtorture: \[#{20}\] 3\/3 runs, 0 failed, [\d.]+ runs\/s, ETA 0s\x1b\[K\n$/);
   });
 
   it('a failure prints the line that replays it, and replay reproduces it with its last events', async () => {
