@@ -35,6 +35,8 @@ export interface ConsoleContext {
   readonly session: Session;
   /** Counters as the last `stats` saw them, for its delta column. */
   lastStats: Record<string, number> | null;
+  /** Where the last x/xp ended and its format: a bare `x` (or `x/FMT`) goes on from there, as in gdb. */
+  lastDump?: { x?: { next: number; suffix: string }; xp?: { next: number; suffix: string } };
   /** `quit` sets it. */
   quit: boolean;
   /** Where `trace on` sends its lines. */
@@ -362,11 +364,14 @@ function parseDumpFormat(suffix: string): DumpFormat {
 function dumpMemory(ctx: ConsoleContext, args: readonly string[], suffix: string, virtual: boolean): CommandResult {
   const name = virtual ? 'x' : 'xp';
   const usage = `${name}/Nfu ${virtual ? 'GVA' : 'GPA'}`;
-  const f = parseDumpFormat(suffix);
-  const addr = parseNumber(ctx, args[0], virtual ? 'gva' : 'gpa', virtual ? 2 ** 32 : 2 ** 34);
+  const last = ctx.lastDump?.[name];
+  if (args.length === 0 && last === undefined) throw new ConsoleError(`missing ${virtual ? 'gva' : 'gpa'} (usage: ${usage})`);
+  const f = parseDumpFormat(suffix === '' && args.length === 0 ? last!.suffix : suffix);
+  const addr = args.length === 0 ? last!.next : parseNumber(ctx, args[0], virtual ? 'gva' : 'gpa', virtual ? 2 ** 32 : 2 ** 34);
   noMoreArgs(args, 1, usage);
   if (addr % f.size !== 0) throw new ConsoleError(`address ${hexn(addr)} is not aligned to ${f.size} bytes`);
   const bytes = ctx.session.readGuest(addr, f.count * f.size, virtual);
+  ctx.lastDump = { ...ctx.lastDump, [name]: { next: addr + f.count * f.size, suffix: suffix === '' && args.length === 0 ? last!.suffix : suffix } };
   const dv = new DataView(bytes.buffer);
   const values: number[] = [];
   for (let i = 0; i < f.count; i++) {
@@ -845,7 +850,7 @@ export const COMMANDS: Command[] = [
   {
     name: 'x',
     args: '/Nfu GVA',
-    help: 'guest memory through the guest page tables: N units, format x d u c i, size b h w',
+    help: 'guest memory through the guest page tables: N units, format x d u c i, size b h w (a bare x goes on where the last one ended)',
     run: (ctx, args, suffix) => dumpMemory(ctx, args, suffix, true),
   },
   {
