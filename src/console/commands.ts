@@ -969,14 +969,14 @@ export const COMMANDS: Command[] = [
   {
     name: 'stop',
     args: 'on EVENT... | off',
-    help: 'stop a run at a trace event (host: swap-write swap-read unmap oom-kill ...; kvm: fault invalidate age release ...)',
+    help: 'stop a run at a trace event, by our name or the tracepoint\'s (swap-write or mm_vmscan_write_folio, unmap, oom-kill, invalidate or kvm_unmap_gfn_range, fault, age ...)',
     run(ctx, args) {
       if (args[0] === 'off' && args.length === 1) {
         ctx.session.setStopOn(null);
         return { text: 'no event stops', data: { events: [] } };
       }
       if (args[0] !== 'on' || args.length < 2) throw new ConsoleError('usage: stop on EVENT... | stop off');
-      for (const e of args.slice(1)) if (!/^[a-z][a-z-]*$/.test(e)) throw new ConsoleError(`bad event name '${e}'`);
+      for (const e of args.slice(1)) if (!/^[a-z][a-z_-]*$/.test(e)) throw new ConsoleError(`bad event name '${e}'`);
       ctx.session.setStopOn(args.slice(1));
       return { text: `a run stops at: ${args.slice(1).join(', ')}`, data: { events: args.slice(1) } };
     },
@@ -1015,14 +1015,14 @@ export const COMMANDS: Command[] = [
   {
     name: 'trace',
     args: 'on [EVENT...] | off',
-    help: 'print host and kvm trace events (all, or these types) while the guest runs',
+    help: 'print host and kvm trace events (all, or these), named after the kernel tracepoints, while the guest runs',
     run(ctx, args) {
       if (args[0] === 'off' && args.length === 1) {
         ctx.session.setTrace(null);
         return { text: 'trace off', data: { trace: false } };
       }
       if (args[0] !== 'on') throw new ConsoleError('usage: trace on [EVENT...] | trace off');
-      for (const e of args.slice(1)) if (!/^[a-z][a-z-]*$/.test(e)) throw new ConsoleError(`bad event name '${e}'`);
+      for (const e of args.slice(1)) if (!/^[a-z][a-z_-]*$/.test(e)) throw new ConsoleError(`bad event name '${e}'`);
       ctx.session.setTrace((line) => ctx.trace(line), args.slice(1));
       return { text: `trace on${args.length > 1 ? ` (${args.slice(1).join(', ')})` : ''}`, data: { trace: true, events: args.slice(1) } };
     },

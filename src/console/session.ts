@@ -23,6 +23,7 @@ import { pteDirty, pteWrite, pteYoung } from '../host/pte.js';
 import { spteToString } from '../kvm/mmu/spte.js';
 import { Vmm, type VmmConfig, type VmmResult } from '../vmm/vmm.js';
 import type { Task } from '../sched/index.js';
+import { hostTracepoint } from '../torture/trace.js';
 import { DebugGate } from './gate.js';
 
 /** How long one synchronous slice of a run may take before the console looks at its input (ms). */
@@ -190,8 +191,11 @@ export class Session {
   }
 
   private onEvent(channel: string, ev: { type: string }): void {
-    if (this.traceSink !== null && (this.traceTypes === null || this.traceTypes.has(ev.type))) this.traceSink(`${channel}: ${formatEvent(ev)}`);
-    if (this.stopOn.has(ev.type) && this.hit === null) this.hit = `stopped on ${ev.type} (${formatEvent(ev)})`;
+    // Either name selects an event: ours (swap-write) or the kernel tracepoint's (mm_vmscan_write_folio).
+    const tp = tracepointName(channel, ev.type);
+    const named = (set: Set<string>) => set.has(ev.type) || set.has(tp);
+    if (this.traceSink !== null && (this.traceTypes === null || named(this.traceTypes))) this.traceSink(`${tp}: ${formatEvent(ev)}`);
+    if (this.hit === null && named(this.stopOn)) this.hit = `stopped on ${tp} (${formatEvent(ev)})`;
   }
 
   /** `trace on [TYPES]`: every host/kvm event (or those types) goes to sink; null turns it off. */
@@ -294,6 +298,22 @@ export class Session {
       return null;
     }
   }
+}
+
+/** The same names torture/trace.ts gives KVM's events (its table is not exported; export it and use it here). */
+const KVM_TRACEPOINTS: Record<string, string> = {
+  fault: 'kvm_mmu_page_fault',
+  invalidate: 'kvm_unmap_gfn_range',
+  'invalidate-page': 'kvm_unmap_hva',
+  age: 'kvm_age_gfn',
+  release: 'kvm_mmu_notifier_release',
+  memslot: 'kvm_set_user_memory_region',
+};
+
+/** A host or kvm event's kernel tracepoint name, as `replay` prints it. */
+export function tracepointName(channel: string, type: string): string {
+  if (channel === 'host') return hostTracepoint(type);
+  return KVM_TRACEPOINTS[type] ?? `kvm_${type.replace(/-/g, '_')}`;
 }
 
 /** "type k=v k=v" for a trace line: addresses and frame numbers in hex, as the kernel's tracepoints print them. */
