@@ -44,7 +44,8 @@ export const fdtString = (value: string): FdtValue => ({ kind: 'string', value }
 export const fdtStrings = (...value: string[]): FdtValue => ({ kind: 'strings', value });
 export const fdtCells = (...value: number[]): FdtValue => ({ kind: 'cells', value });
 /** A 64-bit number as two cells (high, low), as #address-cells = <2> wants. */
-export const fdtU64 = (v: number): FdtValue => fdtCells(Math.floor(v / 2 ** 32), v % 2 ** 32);
+export const u64Cells = (v: number): [number, number] => [Math.floor(v / 2 ** 32), v % 2 ** 32];
+export const fdtU64 = (v: number): FdtValue => fdtCells(...u64Cells(v));
 
 export function fdtNode(name: string, props: Record<string, FdtValue>, children: FdtNode[] = []): FdtNode {
   return { name, props: Object.entries(props), children };

@@ -15,7 +15,7 @@
 // SBI for console, timer and reset, and a 16550 at 0x10000000 without an
 // interrupt line (no PLIC yet).
 
-import { buildFdt, fdtCells, fdtEmpty, fdtNode, fdtString, fdtStrings, fdtU64 } from './fdt.js';
+import { buildFdt, fdtCells, fdtEmpty, fdtNode, fdtString, fdtStrings, fdtU64, u64Cells } from './fdt.js';
 import type { FdtNode, FdtValue } from './fdt.js';
 
 /** "RISCV\0\0\0" at offset 48 (deprecated, still written) and "RSC\x05" at 56. */
@@ -174,10 +174,6 @@ export function linuxDeviceTree(cfg: LinuxBootConfig & { bootargs: string; initr
       }),
     ]),
   ]);
-}
-
-function u64Cells(v: number): [number, number] {
-  return [Math.floor(v / 2 ** 32), v % 2 ** 32];
 }
 
 function alignUp(v: number, a: number): number {
