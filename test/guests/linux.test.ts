@@ -1,9 +1,12 @@
 // The committed Linux guest (guest-programs/bin/linux-Image + linux-initramfs.cpio,
 // built by tools/build-linux.sh) boots to its init's PASS line under the VMM,
 // with guest RAM larger than host RAM, and the console reads the same with and
-// without host pressure. Each boot is ~700 M guest instructions (20-40 s), so
-// this runs when SHADOWVISOR_LINUX=1 (CI sets it).
+// without host pressure; QEMU (when installed) boots the same images to the
+// same init lines. Each boot is ~700 M guest instructions (15-40 s), so this
+// runs when SHADOWVISOR_LINUX=1 (CI sets it).
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { auditCoherency, vmQuiescent } from '../../src/check/coherency.js';
 import { auditKernel } from '../../src/host/index.js';
@@ -15,6 +18,8 @@ const kernel = () => new Uint8Array(readFileSync(new URL('linux-Image', BIN)));
 const initrd = () => new Uint8Array(readFileSync(new URL('linux-initramfs.cpio', BIN)));
 const MiB = 1 << 20;
 const enabled = process.env.SHADOWVISOR_LINUX === '1';
+const hasQemu = spawnSync('qemu-system-riscv32', ['--version'], { stdio: 'ignore' }).status === 0;
+const QEMU_CHECK = fileURLToPath(new URL('../../guest-programs/linux/qemu-check.sh', import.meta.url));
 /** Scheduler steps between two coherency audits during the boot. */
 const AUDIT_EVERY = 20_000;
 
@@ -78,5 +83,13 @@ describe.skipIf(!enabled)('Linux 6.12 rv32 guest', () => {
     expect(auditKernel(b.vmm.kernel)).toEqual([]);
     // No console line depends on host timing: the guest's clock counts its instructions.
     if (quiet !== undefined) expect(r.output).toBe(quiet.r.output);
+  }, 180_000);
+
+  it.skipIf(!hasQemu)('QEMU virt boots the same images to the same init lines (an independent hart, MMU and firmware)', () => {
+    const q = spawnSync(QEMU_CHECK, [], { encoding: 'latin1', timeout: 120_000 });
+    expect(q.status, q.stderr).toBe(0);
+    const initLines = (out: string) => out.split(/\r?\n/).filter((l) => l.startsWith('shadowvisor-init:'));
+    expect(initLines(q.stdout)).toContain('shadowvisor-init: PASS');
+    if (quiet !== undefined) expect(initLines(q.stdout)).toEqual(initLines(quiet.r.output));
   }, 180_000);
 });
