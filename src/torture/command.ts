@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { UsageError, flag, parseCommandArgs, parseCount, parsePositiveCount, parseSize, stringOption } from '../args.js';
 import { existsSync } from 'node:fs';
-import { runGuestUnit } from './guest.js';
+import { guestName, runGuestUnit } from './guest.js';
 import type { GuestSpec } from './guest.js';
 import type { CommandIo } from '../cli-io.js';
 import type { KvmProtocol } from '../kvm/vm.js';
@@ -32,6 +32,7 @@ export interface TortureIo extends CommandIo {
 export const TORTURE_USAGE = `usage: shadowvisor torture [options]          swap-correctness campaign over the named scenarios
        shadowvisor torture --list                   the scenarios, what each reproduces
        shadowvisor torture --mutations [options]    the kill matrix: every safety switch against the scenarios
+                                                    (with --guest also against 3 seeds of a whole guest)
        shadowvisor torture merge FILE.jsonl...      one summary from the --out files of several shards
 
 options:
@@ -254,7 +255,19 @@ export async function runCampaign(spec: CampaignSpec, workers: number, progress?
 }
 
 /** The kill-matrix cells of the given mutations x scenarios x protocols. */
-export function killJobs(opts: { mutations: readonly Mutation[]; scenarios: readonly string[]; protocols: readonly KvmProtocol[]; policy: 'random' | 'pct'; preemptions: number; seedFrom: number; seedTo: number }): KillJob[] {
+/** Whole-guest cells of the kill matrix try this many seeds at most (a guest run takes seconds). */
+export const GUEST_KILL_SEEDS = 3;
+
+export function killJobs(opts: {
+  mutations: readonly Mutation[];
+  scenarios: readonly string[];
+  protocols: readonly KvmProtocol[];
+  policy: 'random' | 'pct';
+  preemptions: number;
+  seedFrom: number;
+  seedTo: number;
+  guest?: GuestSpec;
+}): KillJob[] {
   const jobs: KillJob[] = [];
   const scenarios = opts.scenarios.length === 1 && opts.scenarios[0] === 'all' ? SCENARIOS : opts.scenarios.map((n) => scenarioByName(n)!);
   for (const name of opts.mutations) {
@@ -263,6 +276,13 @@ export function killJobs(opts: { mutations: readonly Mutation[]; scenarios: read
       for (const p of opts.protocols) {
         if (!m.protocols.includes(p) || !s.protocols.includes(p)) continue;
         jobs.push({ kind: 'kill', mutation: m.name, scenario: s.name, protocol: p, policy: opts.policy, preemptions: opts.preemptions, seedFrom: opts.seedFrom, seedTo: opts.seedTo });
+      }
+    }
+    if (opts.guest !== undefined) {
+      for (const p of opts.protocols) {
+        if (!m.protocols.includes(p)) continue;
+        const seedTo = Math.min(opts.seedTo, opts.seedFrom + GUEST_KILL_SEEDS - 1);
+        jobs.push({ kind: 'kill', mutation: m.name, scenario: guestName(opts.guest), protocol: p, policy: 'random', preemptions: opts.preemptions, seedFrom: opts.seedFrom, seedTo, guest: opts.guest });
       }
     }
   }
@@ -276,7 +296,8 @@ export async function runKillMatrix(jobs: readonly KillJob[], workers: number, p
     results.push(r.result);
     progress?.(1, r.result.killedAt === null ? 0 : 1);
   });
-  const order = (r: KillResult) => `${MUTATIONS.findIndex((m) => m.name === r.mutation)}`.padStart(3) + `${SCENARIOS.findIndex((s) => s.name === r.scenario)}`.padStart(3) + PROTOCOLS.indexOf(r.protocol);
+  const at = (i: number) => String(i < 0 ? 99 : i).padStart(3);
+  const order = (r: KillResult) => at(MUTATIONS.findIndex((m) => m.name === r.mutation)) + at(SCENARIOS.findIndex((s) => s.name === r.scenario)) + PROTOCOLS.indexOf(r.protocol);
   return results.sort((a, b) => order(a).localeCompare(order(b)));
 }
 
@@ -306,15 +327,14 @@ export async function tortureCommand(argv: readonly string[], io: TortureIo): Pr
 
   if (guest !== undefined && policy[0] !== 'random') throw new UsageError('--guest: a whole guest runs under the random policy only');
   if (flag(values, 'mutations')) {
-    if (guest !== undefined) throw new UsageError('--mutations: against the scenarios only (not --guest yet)');
     if (policy[0] === 'exhaustive') throw new UsageError('--mutations: use --policy random or pct');
     const seeds = parseSeeds(seedsText ?? '1..50');
-    const jobs = killJobs({ mutations: MUTATIONS.map((m) => m.name), scenarios, protocols, policy: policy[0] as 'random' | 'pct', preemptions, seedFrom: seeds.from, seedTo: seeds.to });
+    const jobs = killJobs({ mutations: MUTATIONS.map((m) => m.name), scenarios, protocols, policy: policy[0] as 'random' | 'pct', preemptions, seedFrom: seeds.from, seedTo: seeds.to, ...(guest ? { guest } : {}) });
     const progress = new Progress(io, jobs.length, 'cells');
     const results = await runKillMatrix(jobs, workers, (n, k) => progress.add(n, k));
     progress.end();
     const rows = killRows(results);
-    const names = scenarios[0] === 'all' ? SCENARIOS.map((s) => s.name) : scenarios;
+    const names = [...(scenarios[0] === 'all' ? SCENARIOS.map((s) => s.name) : scenarios), ...(guest ? [guestName(guest)] : [])];
     if (json) {
       io.stdout(
         JSON.stringify({

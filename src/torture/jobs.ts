@@ -9,6 +9,7 @@ import type { KillResult, KillSearch } from './mutations.js';
 import { runScenario } from './scenario.js';
 import type { Mutation, PolicyName } from './scenario.js';
 import { scenarioByName } from './scenarios/index.js';
+import { runGuestUnit } from './guest.js';
 import type { GuestSpec } from './guest.js';
 
 export interface RunBatch {
@@ -46,12 +47,15 @@ export function runJob(job: Job): JobResult {
     );
     return { kind: 'runs', records };
   }
-  const s = scenario(job.scenario);
+  const s = job.guest === undefined ? scenario(job.scenario) : null;
   const { kind: _kind, ...search } = job;
   let runs = 0;
   for (let seed = job.seedFrom; seed <= job.seedTo; seed++) {
     runs++;
-    const o = runScenario(s, { protocol: job.protocol, policy: job.policy, seed, preemptions: job.preemptions, mutation: job.mutation });
+    const o =
+      s === null
+        ? runGuestUnit(job.guest!, job.protocol, seed, job.mutation)
+        : runScenario(s, { protocol: job.protocol, policy: job.policy, seed, preemptions: job.preemptions, mutation: job.mutation });
     if (!o.verdict.ok) return { kind: 'kill', result: { ...search, killedAt: seed, runs, signature: o.verdict.signature! } };
   }
   return { kind: 'kill', result: { ...search, killedAt: null, runs } };

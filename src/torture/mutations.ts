@@ -5,6 +5,7 @@
 
 import type { KvmProtocol } from '../kvm/vm.js';
 import type { Mutation } from './scenario.js';
+import type { GuestSpec } from './guest.js';
 
 export interface MutationInfo {
   name: Mutation;
@@ -45,6 +46,8 @@ export interface KillSearch {
   preemptions: number;
   seedFrom: number;
   seedTo: number;
+  /** For the cell named guest:FILE. */
+  guest?: GuestSpec;
 }
 
 export interface KillResult extends KillSearch {

@@ -2,7 +2,7 @@
 // RAM (it swaps), judged against a run with host RAM to spare.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCampaign } from '../../src/torture/command.js';
+import { GUEST_KILL_SEEDS, killJobs, runCampaign } from '../../src/torture/command.js';
 import { reproduceCommand } from '../../src/torture/campaign.js';
 import { referenceRun, runGuestUnit } from '../../src/torture/guest.js';
 import type { GuestSpec } from '../../src/torture/guest.js';
@@ -38,5 +38,15 @@ describe('a whole guest under memory pressure', () => {
     expect(b.scheduleHash).toBe(a.scheduleHash);
     expect(b.trace!.length).toBeLessThanOrEqual(2000);
     expect(b.trace!.some((r) => r.tp === 'mm_vmscan_write_folio' || r.tp === 'kvm_mmu_page_fault' || r.tp === 'sched_switch')).toBe(true);
+  });
+
+  it('--mutations gives each switch a whole-guest cell of a few seeds', () => {
+    const jobs = killJobs({ mutations: ['noRetry', 'noPin'], scenarios: [], protocols: ['modern', 'v7', 'pin'], policy: 'random', preemptions: 2, seedFrom: 1, seedTo: 1000, guest });
+    expect(jobs.map((j) => `${j.mutation} ${j.scenario} ${j.protocol} ${j.seedFrom}..${j.seedTo}`)).toEqual([
+      `noRetry guest:sguest-small.elf modern 1..${GUEST_KILL_SEEDS}`,
+      `noRetry guest:sguest-small.elf v7 1..${GUEST_KILL_SEEDS}`,
+      `noRetry guest:sguest-small.elf pin 1..${GUEST_KILL_SEEDS}`,
+      `noPin guest:sguest-small.elf pin 1..${GUEST_KILL_SEEDS}`,
+    ]);
   });
 });
