@@ -5,6 +5,7 @@
 //   shadowvisor run --bare FILE.elf ...   bare-metal program (vmm/bare-command.ts)
 //   shadowvisor run FILE.elf ...          S-mode guest under the VMM (vmm/run-command.ts)
 //   shadowvisor torture ... / replay ...  swap-correctness campaigns (torture/command.ts)
+//   shadowvisor console FILE.elf ...      the debug console (console/console-command.ts)
 //
 // Exit status 2 is every error a user's input can cause (usage, unreadable or
 // malformed image), with a one-line message; 70 is ours (an internal error: a
@@ -14,6 +15,7 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
 import { processIo, type CommandIo } from './cli-io.js';
+import { consoleCommand } from './console/console-command.js';
 import { BARE_USAGE, runBareCommand } from './vmm/bare-command.js';
 import { parseRunCommandArgs, reproduceLine, RUN_USAGE, runCommand } from './vmm/run-command.js';
 import { describeInternalError } from './vmm/vmm.js';
@@ -29,6 +31,7 @@ commands:
   run --bare FILE.elf [options]   run a bare-metal program (riscv-tests / Spike HTIF)
   torture [options]               swap-correctness campaign over the named race scenarios
   replay [options]                re-run one torture run bit for bit, with its last events
+  console FILE.elf [options]      the debug console: boot stopped, step, inspect sptes and rmaps
 
 ${RUN_USAGE}
 ${BARE_USAGE}`;
@@ -69,6 +72,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     }
     if (command === 'torture') return await tortureCommand(rest, io);
     if (command === 'replay') return await replayCommand(rest, io);
+    if (command === 'console') return await consoleCommand(rest, io);
     throw new UsageError(`unknown command '${command}'`);
   } catch (e) {
     if (e instanceof UsageError) {
