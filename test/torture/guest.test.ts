@@ -35,7 +35,9 @@ describe('a whole guest under memory pressure', () => {
     const a = runGuestUnit(guest, 'v7', 3, null);
     const b = runGuestUnit(guest, 'v7', 3, null, { trace: true, traceLimit: 1000 });
     expect(b.verdict).toEqual(a.verdict);
+    // The fingerprint of where the run ended (steps, time, instructions, output).
     expect(b.scheduleHash).toBe(a.scheduleHash);
+    expect(b.scheduleHash).not.toBe(runGuestUnit(guest, 'v7', 4, null).scheduleHash);
     expect(b.trace!.length).toBeLessThanOrEqual(2000);
     expect(b.trace!.some((r) => r.tp === 'mm_vmscan_write_folio' || r.tp === 'kvm_mmu_page_fault' || r.tp === 'sched_switch')).toBe(true);
   });
