@@ -13,6 +13,8 @@ import { exploreScenario, runScenario } from '../../src/torture/scenario.js';
 import { SCENARIOS, scenarioByName } from '../../src/torture/scenarios/index.js';
 
 const CAMPAIGN = process.env.SHADOWVISOR_CAMPAIGN === '1';
+/** Per test: the long versions run for minutes (vitest.config's 60 s is for the short ones). */
+const LONG = CAMPAIGN ? 60 * 60_000 : undefined;
 
 function spec(over: Partial<CampaignSpec> = {}): CampaignSpec {
   return { scenarios: ['all'], protocols: ['modern', 'v7', 'pin'], policy: 'random', seedFrom: 1, seedTo: 12, preemptions: 2, ...over };
@@ -32,12 +34,12 @@ describe('a small campaign', () => {
     expect(rows.every((r) => r.runs === (CAMPAIGN ? 1000 : 8) && r.failures === 0)).toBe(true);
     // pin's expected ends are notes, not failures.
     expect(records.some((r) => r.protocol === 'pin' && r.scenario === 'oom-kill-mid-fault' && /pin/.test(r.note ?? ''))).toBe(true);
-  });
+  }, LONG);
 
   it('pct: no failure', async () => {
     const records = await runCampaign(spec({ policy: 'pct', seedTo: CAMPAIGN ? 1000 : 3 }), 1);
     expect(failures(records)).toEqual([]);
-  });
+  }, LONG);
 });
 
 describe('sharding', () => {
@@ -130,7 +132,7 @@ describe('exhaustive', () => {
     expect(r.failures.map((f) => f.verdict.signature)).toEqual([]);
     expect(r.complete).toBe(true);
     expect(r.schedules).toBeGreaterThan(500);
-  });
+  }, LONG);
 
   it('fault-vs-unmap, modern, without the retry: the search finds the stale spte', () => {
     const r = exploreScenario(scenarioByName('fault-vs-unmap')!, { protocol: 'modern', preemptions: 2, mutation: 'noRetry', stopOnFailure: true });
@@ -143,7 +145,7 @@ describe('exhaustive', () => {
     const r = exploreScenario(scenarioByName('dontneed-vs-fault')!, { protocol: 'modern', preemptions: 3, maxSchedules: 200_000 });
     expect(r.failures).toEqual([]);
     expect(r.complete).toBe(true);
-  });
+  }, LONG);
 });
 
 describe('mutations', () => {
@@ -172,9 +174,9 @@ describe('mutations', () => {
 
   it.each(MUTATIONS.map((m) => m.name))('%s is killed', async (name) => {
     const [scenario, protocol] = KILLER[name]!;
-    const jobs = killJobs({ mutations: [name], scenarios: CAMPAIGN ? ['all'] : [scenario], protocols: CAMPAIGN ? ['modern', 'v7', 'pin'] : [protocol], policy: 'random', preemptions: 2, seedFrom: 1, seedTo: CAMPAIGN ? 1000 : 60 });
+    const jobs = killJobs({ mutations: [name], scenarios: CAMPAIGN ? ['all'] : [scenario], protocols: CAMPAIGN ? ['modern', 'v7', 'pin'] : [protocol], policy: 'random', preemptions: 2, seedFrom: 1, seedTo: CAMPAIGN ? 200 : 60 });
     const rows = killRows(await runKillMatrix(jobs, 1));
     expect(rows.length).toBe(1);
     expect(rows[0]!.first, `${name} survived ${scenario}/${protocol}`).not.toBeNull();
-  });
+  }, LONG);
 });
