@@ -48,6 +48,11 @@ export interface VcpuRunOptions {
 }
 
 const CAUSE_SUPERVISOR_ECALL = 9;
+/**
+ * Faults fixed or retried in a row with no instruction begun before run() calls it a
+ * livelock. A healthy fault path needs one, a racing one a few retries.
+ */
+export const FAULT_LIVELOCK = 1 << 16;
 
 const EXIT_SBI: VcpuExit = Object.freeze({ reason: 'sbi' });
 const EXIT_MMIO: VcpuExit = Object.freeze({ reason: 'mmio' });
@@ -126,6 +131,7 @@ export class Vcpu {
     const quantum = opts.quantum ?? 1000;
     let left = opts.maxInsns ?? Number.POSITIVE_INFINITY;
     const hart = this.hart;
+    let faultsWithoutProgress = 0;
     this.state = 'running';
     try {
       for (;;) {
@@ -142,6 +148,7 @@ export class Vcpu {
         const n = hart.lastRunInsns;
         left -= n;
         this.instructions += n;
+        if (n > 0) faultsWithoutProgress = 0;
         yield* consume(n);
         if (code === STOP_BUDGET) continue;
         if (code === STOP_EXIT) {
@@ -150,6 +157,23 @@ export class Vcpu {
           this.state = 'running';
           this.faults[r]++;
           if (r === 'error') return { reason: 'internal-error', message: this.lastError };
+          if (r === 'fixed' || r === 'retry') {
+            // A fault KVM fixed (or backed off from) restarts the instruction, which
+            // begins nothing until it gets through. One that never gets through is a
+            // livelock in the shadow MMU or the host (pin mode thrashing a guest
+            // table page against the data page it pins): no instruction budget
+            // counts it, so it is bounded here, and said.
+            if (++faultsWithoutProgress >= FAULT_LIVELOCK) {
+              return {
+                reason: 'internal-error',
+                message:
+                  `livelock: ${faultsWithoutProgress} page faults in a row at pc 0x${(hart.pc >>> 0).toString(16)} ` +
+                  `(last ${r}, gva 0x${(this.translator.faultGva >>> 0).toString(16)}) and no instruction begun`,
+              };
+            }
+          } else {
+            faultsWithoutProgress = 0;
+          }
           if (r === 'guest-fault') {
             // The hart left its loop before the faulting instruction began, so
             // lastRunInsns did not count it; reflecting the fault is the trap that

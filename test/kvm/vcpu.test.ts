@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CSR_MEDELEG, CSR_MIDELEG, CSR_SIE, CSR_SSTATUS, CSR_STVEC, IRQ_SSI, MSTATUS_SIE } from '../../src/hart/csr.js';
 import { isLeafSpte } from '../../src/kvm/mmu/spte.js';
-import type { VcpuExit } from '../../src/kvm/vcpu.js';
+import { FAULT_LIVELOCK, type VcpuExit } from '../../src/kvm/vcpu.js';
 import { runSync, sleepTicks } from '../../src/sched/index.js';
 import { Prog, addi, csrw, ecall, jal, li, lr_w, lw, sc_w, sw, wfi } from '../hart/asm.js';
 import {
@@ -27,6 +27,26 @@ import {
 } from './vm-harness.js';
 
 describe('vCPU exits', () => {
+  it('faults that never get through end run() with a livelock error instead of spinning', () => {
+    // An invalidation that never ends: every fault on the range backs off. No
+    // instruction begins, so no instruction budget can end the run; the fault count does.
+    const t = createVm({ protocol: 'modern' });
+    loadProg(t, new Prog(RAM_GPA | 0).emit(addi(10, 10, 1), jal(0, -4)));
+    t.vm.mmuInvalidateInProgress = 1;
+    t.vm.mmuInvalidateRangeStart = 0;
+    t.vm.mmuInvalidateRangeEnd = 0x100000;
+    let exit: VcpuExit | null = null;
+    t.sched.spawn('vcpu0', function* () {
+      exit = yield* t.vcpu.run({ maxInsns: 1000 });
+    });
+    const r = t.sched.run({ maxSteps: 5_000_000 });
+    expect(r.status).toBe('done');
+    expect(exit).toMatchObject({ reason: 'internal-error', message: expect.stringMatching(/^livelock: 65536 page faults in a row at pc 0x80000000 \(last retry, gva 0x80000000\)/) });
+    expect(t.vcpu.faults.retry).toBe(FAULT_LIVELOCK);
+    t.vm.mmuInvalidateInProgress = 0;
+    teardown(t);
+  });
+
   it('an ecall from S-mode exits with reason sbi, pc at the ecall; the VMM advances it', () => {
     const t = createVm({ protocol: 'modern' });
     const p = new Prog(RAM_GPA | 0);
