@@ -16,7 +16,7 @@ import { Vm } from '../kvm/vm.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { runSync } from '../sched/index.js';
 import type { Scheduler, Task } from '../sched/index.js';
-import { Prog, jal, li, sw } from './asm.js';
+import { Prog, jal, li, sw } from '../hart/asm.js';
 
 export const KiB = 1024;
 export const PAGE = 4096;

@@ -1,5 +1,5 @@
 import { folioReferenced } from '../../host/rmap.js';
-import { Prog, addi, bne, li, lw, sw } from '../asm.js';
+import { Prog, addi, bne, li, lw, sw } from '../../hart/asm.js';
 import { KiB, RAM_GPA, createTortureVm, emitDone, emitFail, hostPfn, loadProg, writeGuest } from '../fixture.js';
 import type { Scenario } from '../scenario.js';
 import { V, X, guestProblems, reclaimUntilOut, runGuest, sleepRandom } from './common.js';

@@ -3,7 +3,7 @@
 import type { VcpuExit } from '../../kvm/vcpu.js';
 import { sleepTicks } from '../../sched/index.js';
 import type { Task } from '../../sched/index.js';
-import { Prog, add, addi, bltu, bne, jal, li, lw, sw, xor } from '../asm.js';
+import { Prog, add, addi, bltu, bne, jal, li, lw, sw, xor } from '../../hart/asm.js';
 import { RAM_GPA, emitDone, emitFail, hostPfn, runUntilUcall } from '../fixture.js';
 import type { TortureVm } from '../fixture.js';
 

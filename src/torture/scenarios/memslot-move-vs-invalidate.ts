@@ -1,6 +1,6 @@
 import { MADV_DONTNEED } from '../../host/kernel.js';
 import { runSync } from '../../sched/index.js';
-import { Prog, addi, bne, li, lw } from '../asm.js';
+import { Prog, addi, bne, li, lw } from '../../hart/asm.js';
 import { KiB, PAGE, createTortureVm, emitDone, loadProg } from '../fixture.js';
 import type { Scenario } from '../scenario.js';
 import { guestProblems, runGuest, sleepRandom } from './common.js';
