@@ -53,6 +53,12 @@ const CAUSE_SUPERVISOR_ECALL = 9;
  * livelock. A healthy fault path needs one, a racing one a few retries.
  */
 export const FAULT_LIVELOCK = 1 << 16;
+/**
+ * Or fewer faults that took this much simulated time with no instruction begun: a
+ * fault that swaps in and reclaims each time is slow, and a thrash of them (pin mode)
+ * would take hours of wall time to reach FAULT_LIVELOCK.
+ */
+export const FAULT_LIVELOCK_TICKS = 1 << 24;
 
 const EXIT_SBI: VcpuExit = Object.freeze({ reason: 'sbi' });
 const EXIT_MMIO: VcpuExit = Object.freeze({ reason: 'mmio' });
@@ -132,6 +138,7 @@ export class Vcpu {
     let left = opts.maxInsns ?? Number.POSITIVE_INFINITY;
     const hart = this.hart;
     let faultsWithoutProgress = 0;
+    let progressAt = this.vm.kernel.sched?.now ?? 0;
     this.state = 'running';
     try {
       for (;;) {
@@ -148,7 +155,10 @@ export class Vcpu {
         const n = hart.lastRunInsns;
         left -= n;
         this.instructions += n;
-        if (n > 0) faultsWithoutProgress = 0;
+        if (n > 0) {
+          faultsWithoutProgress = 0;
+          progressAt = this.vm.kernel.sched?.now ?? 0;
+        }
         yield* consume(n);
         if (code === STOP_BUDGET) continue;
         if (code === STOP_EXIT) {
@@ -163,16 +173,18 @@ export class Vcpu {
             // livelock in the shadow MMU or the host (pin mode thrashing a guest
             // table page against the data page it pins): no instruction budget
             // counts it, so it is bounded here, and said.
-            if (++faultsWithoutProgress >= FAULT_LIVELOCK) {
+            const stalled = (this.vm.kernel.sched?.now ?? 0) - progressAt;
+            if (++faultsWithoutProgress >= FAULT_LIVELOCK || (faultsWithoutProgress >= 64 && stalled >= FAULT_LIVELOCK_TICKS)) {
               return {
                 reason: 'internal-error',
                 message:
                   `livelock: ${faultsWithoutProgress} page faults in a row at pc 0x${(hart.pc >>> 0).toString(16)} ` +
-                  `(last ${r}, gva 0x${(this.translator.faultGva >>> 0).toString(16)}) and no instruction begun`,
+                  `(last ${r}, gva 0x${(this.translator.faultGva >>> 0).toString(16)}) and no instruction begun for ${stalled} ticks`,
               };
             }
           } else {
             faultsWithoutProgress = 0;
+            progressAt = this.vm.kernel.sched?.now ?? 0;
           }
           if (r === 'guest-fault') {
             // The hart left its loop before the faulting instruction began, so

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CSR_MEDELEG, CSR_MIDELEG, CSR_SIE, CSR_SSTATUS, CSR_STVEC, IRQ_SSI, MSTATUS_SIE } from '../../src/hart/csr.js';
 import { isLeafSpte } from '../../src/kvm/mmu/spte.js';
 import { FAULT_LIVELOCK, type VcpuExit } from '../../src/kvm/vcpu.js';
-import { runSync, sleepTicks } from '../../src/sched/index.js';
+import { consume, runSync, sleepTicks } from '../../src/sched/index.js';
 import { Prog, addi, csrw, ecall, jal, li, lr_w, lw, sc_w, sw, wfi } from '../hart/asm.js';
 import {
   KiB,
@@ -43,6 +43,28 @@ describe('vCPU exits', () => {
     expect(r.status).toBe('done');
     expect(exit).toMatchObject({ reason: 'internal-error', message: expect.stringMatching(/^livelock: 65536 page faults in a row at pc 0x80000000 \(last retry, gva 0x80000000\)/) });
     expect(t.vcpu.faults.retry).toBe(FAULT_LIVELOCK);
+    t.vm.mmuInvalidateInProgress = 0;
+    teardown(t);
+  });
+
+  it('slow faults that never get through end sooner, by the simulated time they stalled', () => {
+    // Each fault of a thrashing host (swap-in, reclaim) takes long: a thread that
+    // burns 1M ticks a step stands in for it, so 64 faults span more than 2^24 ticks.
+    const t = createVm({ protocol: 'modern' });
+    loadProg(t, new Prog(RAM_GPA | 0).emit(addi(10, 10, 1), jal(0, -4)));
+    t.vm.mmuInvalidateInProgress = 1;
+    t.vm.mmuInvalidateRangeEnd = 0x100000;
+    let exit: VcpuExit | null = null;
+    t.sched.spawn('vcpu0', function* () {
+      exit = yield* t.vcpu.run({ maxInsns: 1000 });
+    });
+    t.sched.spawn('thrash', function* () {
+      while (exit === null) yield* consume(1 << 20);
+    });
+    expect(t.sched.run({ maxSteps: 1_000_000 }).status).toBe('done');
+    expect(exit).toMatchObject({ reason: 'internal-error', message: expect.stringMatching(/^livelock: \d+ page faults in a row .* no instruction begun for \d+ ticks$/) });
+    expect(t.vcpu.faults.retry).toBeLessThan(FAULT_LIVELOCK);
+    expect(t.vcpu.faults.retry).toBeGreaterThanOrEqual(64);
     t.vm.mmuInvalidateInProgress = 0;
     teardown(t);
   });
