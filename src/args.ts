@@ -58,9 +58,8 @@ function toUsageError(e: unknown, argv: readonly string[]): unknown {
   const code = (e as { code?: string }).code;
   if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) return e;
   const message = (e as Error).message;
-  const quoted = /'(-[^' ]*)/.exec(message)?.[1] ?? '';
-  // "--max-insns=5" is reported as '--max-insns'; a short flag as '-x'.
-  const option = quoted;
+  // The option as parseArgs quotes it: "--max-insns=5" as '--max-insns', a short flag as '-x'.
+  const option = /'(-[^' ]*)/.exec(message)?.[1] ?? '';
   switch (code) {
     case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
       return new UsageError(`unknown option '${option}'`);
