@@ -109,18 +109,7 @@ export function runUnit(u: Unit, spec: Pick<CampaignSpec, 'policy' | 'preemption
   const mutation = spec.mutation ?? null;
   const base = { scenario: u.name, protocol: u.protocol, policy: spec.policy, seed: u.seed, preemptions: spec.preemptions, mutation, ...(u.guest ? { guest: u.guest } : {}) };
   if (u.scenario === null) {
-    const o = runGuestUnit(u.guest!, u.protocol, u.seed, mutation);
-    const v = o.verdict;
-    return {
-      ...base,
-      ok: v.ok,
-      runs: 1,
-      failures: v.ok ? 0 : 1,
-      ...(v.ok ? {} : { signature: v.signature!, kind: v.kind!, problems: v.problems.slice(0, 3) }),
-      ...(v.note !== undefined ? { note: v.note } : {}),
-      steps: o.steps,
-      scheduleHash: o.scheduleHash,
-    };
+    return oneRunRecord(base, runGuestUnit(u.guest!, u.protocol, u.seed, mutation));
   }
   if (spec.policy === 'exhaustive') {
     const r = exploreScenario(u.scenario, { protocol: u.protocol, preemptions: spec.preemptions, mutation, stopOnFailure: true });
@@ -136,7 +125,14 @@ export function runUnit(u: Unit, spec: Pick<CampaignSpec, 'policy' | 'preemption
       complete: r.complete,
     };
   }
-  const o = runScenario(u.scenario, { protocol: u.protocol, policy: spec.policy, seed: u.seed, preemptions: spec.preemptions, mutation });
+  return oneRunRecord(base, runScenario(u.scenario, { protocol: u.protocol, policy: spec.policy, seed: u.seed, preemptions: spec.preemptions, mutation }));
+}
+
+/** The record of one seeded run, a scenario's or a whole guest's. */
+function oneRunRecord<B extends object>(
+  base: B,
+  o: { verdict: { ok: boolean; signature?: string; kind?: string; problems: string[]; note?: string }; steps: number; scheduleHash: string },
+) {
   const v = o.verdict;
   return {
     ...base,
