@@ -4,8 +4,9 @@ import type { VcpuExit } from '../../kvm/vcpu.js';
 import { sleepTicks } from '../../sched/index.js';
 import type { Task } from '../../sched/index.js';
 import { Prog, add, addi, bltu, bne, jal, li, lw, sw, xor } from '../../hart/asm.js';
-import { RAM_GPA, emitDone, emitFail, hostPfn, runUntilUcall } from '../fixture.js';
+import { KiB, RAM_GPA, createTortureVm, emitDone, emitFail, hostPfn, loadProg, runUntilUcall } from '../fixture.js';
 import type { TortureVm } from '../fixture.js';
+import type { BuildContext } from '../scenario.js';
 
 /** The page the scenarios race over, and the value the guest stores there. */
 export const X = RAM_GPA + 0x10000;
@@ -17,6 +18,16 @@ export function storeProgram(x: number, v: number, base = RAM_GPA): Prog {
   p.emit(li(8, x), li(6, v), sw(6, 8, 0));
   emitDone(p);
   return p;
+}
+
+/**
+ * The machine of the one-store races: 128 KiB of host and of guest RAM, four
+ * shadow pages, and the guest program *X = V loaded.
+ */
+export function storeVm({ sched, protocol, events }: Pick<BuildContext, 'sched' | 'protocol' | 'events'>): TortureVm {
+  const t = createTortureVm({ protocol, sched, hostBytes: 128 * KiB, guestBytes: 128 * KiB, nMaxMmuPages: 4, ...(events ? { events } : {}) });
+  loadProg(t, storeProgram(X, V));
+  return t;
 }
 
 /** for (x9 = 1..n) *x = x9; DONE. (No read-back: a DONTNEED may legitimately zero *x in between.) */

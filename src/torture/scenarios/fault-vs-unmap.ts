@@ -1,7 +1,7 @@
 import { runSync } from '../../sched/index.js';
-import { KiB, createTortureVm, loadProg, readGuest32, writeGuest } from '../fixture.js';
+import { readGuest32, writeGuest } from '../fixture.js';
 import type { Scenario } from '../scenario.js';
-import { V, X, guestProblems, reclaimUntilOut, runGuest, sleepRandom, storeProgram } from './common.js';
+import { V, X, guestProblems, reclaimUntilOut, runGuest, sleepRandom, storeVm } from './common.js';
 import type { VcpuLog } from './common.js';
 
 export const faultVsUnmap: Scenario = {
@@ -16,8 +16,7 @@ export const faultVsUnmap: Scenario = {
   protocols: ['modern', 'v7', 'pin'],
   exhaustive: true,
   build({ sched, protocol, rng, events, exhaustive }) {
-    const t = createTortureVm({ protocol, sched, hostBytes: 128 * KiB, guestBytes: 128 * KiB, nMaxMmuPages: 4, ...(events ? { events } : {}) });
-    loadProg(t, storeProgram(X, V));
+    const t = storeVm({ sched, protocol, events });
     runSync(writeGuest(t, X, [1]));
     const log: VcpuLog = { exits: [] };
     let seen: number | null = null;

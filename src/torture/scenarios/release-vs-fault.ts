@@ -1,8 +1,7 @@
 import { runSync } from '../../sched/index.js';
-import { KiB, RAM_GPA, createTortureVm, loadProg, writeGuest } from '../fixture.js';
+import { RAM_GPA, runUntilUcall, writeGuest } from '../fixture.js';
 import type { Scenario } from '../scenario.js';
-import { V, X, describeExit, sleepRandom, storeProgram } from './common.js';
-import { runUntilUcall } from '../fixture.js';
+import { X, describeExit, sleepRandom, storeVm } from './common.js';
 import type { VcpuExit } from '../../kvm/vcpu.js';
 
 export const releaseVsFault: Scenario = {
@@ -16,8 +15,7 @@ export const releaseVsFault: Scenario = {
   protocols: ['modern', 'v7', 'pin'],
   exhaustive: true,
   build({ sched, protocol, rng, events }) {
-    const t = createTortureVm({ protocol, sched, hostBytes: 128 * KiB, guestBytes: 128 * KiB, nMaxMmuPages: 4, ...(events ? { events } : {}) });
-    loadProg(t, storeProgram(X, V));
+    const t = storeVm({ sched, protocol, events });
     runSync(writeGuest(t, X, [1]));
     const exits: VcpuExit[] = [];
     let insnsAfterRelease = -1;

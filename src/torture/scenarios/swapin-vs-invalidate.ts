@@ -1,7 +1,7 @@
 import { MADV_DONTNEED } from '../../host/kernel.js';
-import { KiB, PAGE, createTortureVm, hvaOf, loadProg, readGuest32, writeGuest } from '../fixture.js';
+import { PAGE, hvaOf, readGuest32, writeGuest } from '../fixture.js';
 import type { Scenario } from '../scenario.js';
-import { V, X, guestProblems, reclaimUntilOut, runGuest, sleepRandom, storeProgram } from './common.js';
+import { V, X, guestProblems, reclaimUntilOut, runGuest, sleepRandom, storeVm } from './common.js';
 import type { VcpuLog } from './common.js';
 
 export const swapinVsInvalidate: Scenario = {
@@ -15,8 +15,7 @@ export const swapinVsInvalidate: Scenario = {
   protocols: ['modern', 'v7', 'pin'],
   exhaustive: false,
   build({ sched, protocol, rng, events }) {
-    const t = createTortureVm({ protocol, sched, hostBytes: 128 * KiB, guestBytes: 128 * KiB, nMaxMmuPages: 4, ...(events ? { events } : {}) });
-    loadProg(t, storeProgram(X, V));
+    const t = storeVm({ sched, protocol, events });
     const log: VcpuLog = { exits: [] };
     const byReclaim = rng.below(3) === 0;
     let swapped = false;
