@@ -20,6 +20,7 @@ import { sleepTicks } from '../sched/index.js';
 import { memInfo, userPageWhere, type UserPageWhere } from '../host/inspect.js';
 import { PAGE_SIZE, pteDirty, pteWrite, pteYoung } from '../host/pte.js';
 import { gpaToHva, leafSpteGvas, peekGuestPage, rmapSptes, shadowPageInfos, spteWalk, walkGuestUnlocked, type GuestWalk } from '../kvm/inspect.js';
+import type { Vm } from '../kvm/vm.js';
 import { sptepIndex, sptepPage } from '../kvm/mmu/shadow-pages.js';
 import { spteToString, sptePfn, isLeafSpte } from '../kvm/mmu/spte.js';
 import { rmapHistogramLabels } from '../kvm/mmu/rmap.js';
@@ -115,6 +116,13 @@ function noMoreArgs(args: readonly string[], from: number, usage: string): void 
 export function gpteFlags(gpte: number): string {
   const bits: [number, string][] = [[PTE_V, 'v'], [PTE_R, 'r'], [PTE_W, 'w'], [PTE_X, 'x'], [PTE_U, 'u'], [PTE_G, 'g'], [PTE_A, 'a'], [PTE_D, 'd']];
   return bits.map(([b, c]) => (gpte & b ? c : '-')).join('');
+}
+
+/** The memslot, gfn and hva behind a gpa the user typed; one error line when no slot has it. */
+function memslotOfGpa(vm: Vm, gpa: number): NonNullable<ReturnType<typeof gpaToHva>> {
+  const m = gpaToHva(vm, gpa);
+  if (m === null) throw new ConsoleError(`gpa ${hexn(gpa)} is outside every memslot`);
+  return m;
 }
 
 function hostPteText(w: UserPageWhere): string {
@@ -896,8 +904,7 @@ export const COMMANDS: Command[] = [
       const { vm } = ctx.session.live();
       const gpa = parseNumber(ctx, args[0], 'gpa', 2 ** 34);
       noMoreArgs(args, 1, 'gpa2hva GPA');
-      const m = gpaToHva(vm, gpa);
-      if (m === null) throw new ConsoleError(`gpa ${hexn(gpa)} is outside every memslot`);
+      const m = memslotOfGpa(vm, gpa);
       return { text: `gpa ${hexn(gpa)} -> memslot ${m.slot.id} -> hva ${hex(m.hva)}`, data: { gpa, slot: m.slot.id, gfn: m.gfn, hva: m.hva } };
     },
   },
@@ -909,8 +916,7 @@ export const COMMANDS: Command[] = [
       const { vm } = ctx.session.live();
       const gpa = parseNumber(ctx, args[0], 'gpa', 2 ** 34);
       noMoreArgs(args, 1, 'gpa2hpa GPA');
-      const m = gpaToHva(vm, gpa);
-      if (m === null) throw new ConsoleError(`gpa ${hexn(gpa)} is outside every memslot`);
+      const m = memslotOfGpa(vm, gpa);
       const w = userPageWhere(vm.kernel, vm.mm, m.hva);
       const hpa = w.kind === 'present' ? w.pfn * PAGE_SIZE + (gpa % PAGE_SIZE) : null;
       return {
@@ -961,7 +967,7 @@ export const COMMANDS: Command[] = [
       const gpa = parseNumber(ctx, args[1], 'gpa', 2 ** 34);
       noMoreArgs(args, 2, 'watch gpa GPA');
       const { vm } = ctx.session.live();
-      if (gpaToHva(vm, gpa) === null) throw new ConsoleError(`gpa ${hexn(gpa)} is outside every memslot`);
+      memslotOfGpa(vm, gpa);
       const w = ctx.session.addWatch(gpa);
       return { text: `watch ${w.id}: gpa ${hexn(gpa)} (${w.last})`, data: { id: w.id, gpa, state: w.last } };
     },
