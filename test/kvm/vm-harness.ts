@@ -11,22 +11,17 @@ import { HostKernel, checkInvariants } from '../../src/host/index.js';
 import type { HostKernelOptions, Process } from '../../src/host/index.js';
 import { Vm } from '../../src/kvm/vm.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
-import type { Vcpu, VcpuExit } from '../../src/kvm/vcpu.js';
+import type { Vcpu } from '../../src/kvm/vcpu.js';
 import { Scheduler, runSync } from '../../src/sched/index.js';
 import type { Policy, RunResult, SimThread, Task } from '../../src/sched/index.js';
-import { Prog, jal, li, sw } from '../hart/asm.js';
+import { KiB, RAM_GPA, UCALL_DONE, UCALL_FAIL, UCALL_SYNC } from '../../src/torture/fixture.js';
 
-export const KiB = 1024;
-export const PAGE = 4096;
-/** Guest RAM starts here (paging off: gva = gpa). */
-export const RAM_GPA = 0x80000000;
-/** MMIO: a store here is a ucall. DONE: value 1 at UCALL_DONE; FAIL: anything at UCALL_FAIL. */
-export const UCALL_DONE = 0x10000000;
-export const UCALL_FAIL = 0x10000004;
+// The machine, the guest-memory helpers and the DONE/FAIL/SYNC ucalls are the torture
+// fixture's (src/torture/fixture.ts); a TestVm is a TortureVm plus the LOG ucall.
+export { KiB, PAGE, RAM_GPA, UCALL_DONE, UCALL_FAIL, UCALL_SYNC, emitDone, emitFail, loadProg, runUntilUcall, writeGuest } from '../../src/torture/fixture.js';
+
 /** Log a value without stopping. */
 export const UCALL_LOG = 0x10000008;
-/** Exit to the host (run() returns 'mmio'); the guest continues when run again. */
-export const UCALL_SYNC = 0x1000000c;
 
 export interface TestVmOptions {
   protocol: KvmProtocol;
@@ -101,43 +96,11 @@ export function* addMemslot(vm: Vm, slot: number, gpa: number, bytes: number, hv
   yield* vm.setUserMemoryRegion({ slot, flags, guestPhysAddr: gpa, memorySize: bytes, userspaceAddr: hva });
 }
 
-/** Writes guest-physical memory through the VMM's mapping (host faults allowed). */
-export function* writeGuest(t: TestVm, gpa: number, words: ArrayLike<number>): Task<void> {
-  const buf = new Uint8Array(words.length * 4);
-  const dv = new DataView(buf.buffer);
-  for (let i = 0; i < words.length; i++) dv.setInt32(i * 4, words[i]! | 0, true);
-  const r = yield* t.k.accessWrite(t.proc.mm, t.ramHva + (gpa - RAM_GPA), buf);
-  if (r !== 0) throw new Error(`writeGuest(0x${gpa.toString(16)}): ${r}`);
-}
-
 export function* readGuest32(t: TestVm, gpa: number): Task<number> {
   const buf = new Uint8Array(4);
   const r = yield* t.k.accessRead(t.proc.mm, t.ramHva + (gpa - RAM_GPA), buf);
   if (r !== 0) throw new Error(`readGuest32(0x${gpa.toString(16)}): ${r}`);
   return new DataView(buf.buffer).getInt32(0, true);
-}
-
-/** Loads a program at its base (a guest-physical address in RAM). */
-export function loadProg(t: TestVm, p: Prog): void {
-  runSync(writeGuest(t, p.base >>> 0, p.assemble()));
-}
-
-/** Emits the DONE ucall and parks. */
-export function emitDone(p: Prog): void {
-  p.emit(li(10, UCALL_DONE), li(11, 1), sw(11, 10, 0), jal(0, 0));
-}
-/** Emits a FAIL ucall reporting register `reg`, and parks. */
-export function emitFail(p: Prog, reg: number): void {
-  p.emit(li(10, UCALL_FAIL), sw(reg, 10, 0), jal(0, 0));
-}
-
-/** Runs the vCPU until the guest reports DONE or FAIL, or KVM exits otherwise. */
-export function* runUntilUcall(t: TestVm, opts: { quantum?: number; maxInsns?: number } = {}): Task<VcpuExit> {
-  for (;;) {
-    const exit = yield* t.vcpu.run(opts);
-    if (exit.reason !== 'mmio') return exit;
-    if (t.ucall.done || t.ucall.fail !== null) return exit;
-  }
 }
 
 export interface RunChecked {
