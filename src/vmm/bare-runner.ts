@@ -18,7 +18,10 @@ import { Sv32Walk, sv32Translate } from '../hart/sv32.js';
 import { ElfError, loadElf, parseElf, type ElfImage } from './elf.js';
 import { HTIF_EXIT_GRACE, Htif, type HtifMemory } from './devices/htif.js';
 import { Uart16550 } from './devices/uart.js';
+import { ConsoleCapture } from './console-capture.js';
 import { disassemble } from './disasm.js';
+
+export { OUTPUT_KEEP_BYTES } from './console-capture.js';
 
 export const RAM_BASE = 0x80000000;
 export const DEFAULT_RAM_SIZE = 128 << 20;
@@ -218,8 +221,8 @@ export class BareRun {
     const insns = this.insns;
     const maxInsns = this.maxInsns;
     const base = {
-      output: this.out.text(),
-      ...(this.out.dropped > 0 ? { outputDropped: this.out.dropped } : {}),
+      output: this.out.capture.text(),
+      ...this.out.capture.droppedField(),
       instret: hart.instret,
       insns,
       pc: hart.pc >>> 0,
@@ -269,15 +272,11 @@ function ramAccess(m: BareMachine): HtifMemory {
   };
 }
 
-/** Console output kept in the result (the stream itself is unbounded: the CLI writes it as it comes). */
-export const OUTPUT_KEEP_BYTES = 1 << 20;
 /** Output one slice may gather before the slice ends and the sink gets it. */
 const OUTPUT_SLICE_BYTES = 64 << 10;
 
 class OutputBuffer {
-  private readonly kept: number[] = [];
-  /** Bytes past OUTPUT_KEEP_BYTES, streamed to the sink but not kept for the result. */
-  dropped = 0;
+  readonly capture = new ConsoleCapture();
   private pending: number[] = [];
   private pendingFd: 1 | 2 = 1;
 
@@ -291,8 +290,7 @@ class OutputBuffer {
       this.flush();
       this.pendingFd = fd;
     }
-    if (this.kept.length < OUTPUT_KEEP_BYTES) this.kept.push(byte);
-    else this.dropped++;
+    this.capture.push(byte);
     if (this.sink === undefined) return;
     this.pending.push(byte);
     if (this.pending.length === OUTPUT_SLICE_BYTES) this.onFull();
@@ -302,10 +300,6 @@ class OutputBuffer {
     if (this.pending.length === 0) return;
     this.sink?.(Uint8Array.from(this.pending), this.pendingFd);
     this.pending = [];
-  }
-
-  text(): string {
-    return Buffer.from(this.kept).toString('latin1');
   }
 }
 

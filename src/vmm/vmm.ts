@@ -47,12 +47,15 @@ import { sleepTicks, SchedBug, Scheduler, WaitQueue } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 import { ElfError, loadElf, parseElf } from './elf.js';
 import type { ElfImage } from './elf.js';
+import { ConsoleCapture } from './console-capture.js';
 import { Uart16550, UART_BASE, UART_SIZE } from './devices/uart.js';
 import { handleSbiCall, describeSbiCall } from './sbi.js';
 import { LinuxImageError, planLinuxBoot } from './linux-boot.js';
 import type { LinuxBootPlan } from './linux-boot.js';
 import type { SbiContext, SbiResult } from './sbi.js';
 import { REG_A0, REG_A1, SBI_ERR_FAILED, SBI_SUCCESS } from './sbi-constants.js';
+
+export { OUTPUT_KEEP_BYTES } from './console-capture.js';
 
 export const GUEST_RAM_BASE = 0x80000000;
 export const EXIT_BAD_ELF = 2;
@@ -68,8 +71,6 @@ const MAX_RUN_SLICE = 1 << 20;
 /** Instructions begun with none retired before the VMM calls the guest dead. */
 const TRAP_STORM_INSNS = 1 << 16;
 const TWO32 = 4294967296;
-/** Console output kept in VmmResult.output. */
-export const OUTPUT_KEEP_BYTES = 1 << 20;
 const PAGE_SIZE = 4096;
 
 export interface VmmConfig {
@@ -225,7 +226,7 @@ export class Vmm {
   private hart: Hart | null = null;
   /** The timer thread waits here for a deadline to be armed. */
   private readonly timerWait = new WaitQueue('sbi-timer');
-  private readonly out: number[] = [];
+  private readonly out = new ConsoleCapture();
   private readonly input: number[] = [];
   /** SBI timer deadline in `time` units; Infinity when disarmed. */
   private stimecmp = Infinity;
@@ -728,8 +729,8 @@ export class Vmm {
       exitCode,
       reason,
       ...(message !== undefined ? { message } : {}),
-      output: Buffer.from(this.out).toString('latin1'),
-      ...(this.outDropped > 0 ? { outputDropped: this.outDropped } : {}),
+      output: this.out.text(),
+      ...this.out.droppedField(),
       stats: this.stats(),
     };
     return this.result;
@@ -758,13 +759,8 @@ export class Vmm {
 
   private pending: number[] = [];
 
-  private outDropped = 0;
-
   private emit(b: number): void {
-    // The stream (onOutput) carries everything; the result keeps a bounded head,
-    // so a guest that floods its console costs the host no more than that.
-    if (this.out.length < OUTPUT_KEEP_BYTES) this.out.push(b);
-    else this.outDropped++;
+    this.out.push(b);
     if (this.config.onOutput) {
       this.pending.push(b);
       if (b === 0x0a || this.pending.length >= 256) this.flushOutput();
