@@ -91,19 +91,30 @@ export function processIo(): CommandIo {
 }
 
 /**
+ * Wall time a run goes without a break. An EPIPE reaches us as an 'error' event,
+ * which only the event loop delivers: a guest that writes a little now and then
+ * never fills the pipe, so without a break it would run on into a closed pipe.
+ */
+const EVENT_LOOP_EVERY_MS = 50;
+
+/**
  * Runs `resume` (a run that returns null when it paused) until it ends, waiting
- * for the streams to drain at every pause. Returns null when a reader went away.
+ * for the streams to drain at every pause and turning to the event loop at
+ * least every EVENT_LOOP_EVERY_MS. Returns null when a reader went away.
  */
 export async function driveRun<T>(
   io: Pick<CommandIo, 'congested' | 'drained' | 'closed'>,
   resume: (pause: () => boolean) => T | null): Promise<T | null> {
-  const congested = io.congested;
-  const pause = congested === undefined ? () => false : congested;
+  const congested = io.congested ?? (() => false);
+  let breakAt = 0;
+  const pause = () => congested() || performance.now() >= breakAt;
   for (;;) {
+    breakAt = performance.now() + EVENT_LOOP_EVERY_MS;
     const r = resume(pause);
     if (r !== null) return r;
     if (io.closed?.()) return null;
-    await io.drained?.();
+    if (congested()) await io.drained?.();
+    else await new Promise<void>((resolve) => setImmediate(resolve));
     if (io.closed?.()) return null;
   }
 }

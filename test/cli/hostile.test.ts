@@ -138,6 +138,27 @@ describe('console floods', () => {
   }, 30_000);
 });
 
+describe('a reader that goes away while the pipe never fills', () => {
+  // EPIPE arrives as an event, after the write that met it: a run that never
+  // congests the pipe must still turn to the event loop to learn of it.
+  it.each([
+    [['run', bin('sguest-flood-dbcn'), '--guest-mem', '8M', '--host-mem', '8M', '--max-insns', '100000000']],
+    [['run', '--bare', bin('flood'), '--max-insns', '400000000']],
+  ])('%j ends with 141, not at its limit', async (argv) => {
+    let closed = false;
+    const r = await cli(argv, {
+      stdout: () => {
+        if (!closed) setImmediate(() => void (closed = true));
+      },
+      congested: () => false,
+      drained: async () => {},
+      closed: () => closed,
+    });
+    expect(r.code).toBe(141);
+    expect(r.stderr).toBe('');
+  }, 60_000);
+});
+
 describe('files that are not guest images', () => {
   it.each([['run'], ['run', '--bare']])('%j refuses a device and a directory without reading them', async (...cmd) => {
     for (const [file, msg] of [['/dev/zero', /not a regular file/], ['/dev/urandom', /not a regular file/], [tmpdir(), /is a directory/]] as const) {
