@@ -10,6 +10,18 @@ export {
   type MmuNotifierRange,
   type MmuNotifyEvent,
 } from './mmu-notifier.js';
+export {
+  EOVERFLOW,
+  MmuIntervalCore,
+  MmuIntervalNotifier,
+  MmuNotifierSubscriptions,
+  mmuIntervalCheckRetry,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+  type IntervalDebug,
+  type MmuIntervalNotifierOps,
+} from './interval-notifier.js';
+export { secondaryMmuHost, type SecondaryMmuHost } from './secondary-mmu.js';
 export { EFAULT, EINTR, EINVAL, ENOMEM, VM_FAULT_OOM, VM_FAULT_SIGKILL, VM_FAULT_SIGSEGV, handleMmFault } from './fault.js';
 export {
   FrameTable,

@@ -6,6 +6,7 @@
 
 import { RwSem, SpinLock, WaitQueue } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
+import type { MmuNotifierSubscriptions } from './interval-notifier.js';
 import type { MmuNotifier } from './mmu-notifier.js';
 import { PageTable } from './pagetable.js';
 import { VmaSet } from './vma.js';
@@ -31,6 +32,8 @@ export class Mm {
   notifiers: readonly MmuNotifier[] = [];
   /** Set by exit_mmap's mmu_notifier_release, after which no callback may be added. */
   notifierReleased = false;
+  /** mm->notifier_subscriptions' interval tree, made by the first interval insert (has_itree). */
+  subscriptions: MmuNotifierSubscriptions | null = null;
 
   /**
    * mm_take_all_locks, modelled as a gate: while set, new rmap walks on this mm wait

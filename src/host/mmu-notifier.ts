@@ -21,9 +21,15 @@
 // exit_mmap unhashed it ends without telling it (range_end walks the live list, as
 // in Linux). A subscriber that counts active ranges balances them itself from its
 // release, the last callback it is sure to get (KVM: kvm/vm.ts mmuInvalidateAbandonLocked).
+//
+// Interval subscribers (interval-notifier.ts) are walked first, at start and at end, as
+// __mmu_notifier_invalidate_range_start/_end do (has_itree, then the hlist). Their
+// active-range count is per mm and every caller pairs start with end, so unlike the
+// hlist it stays balanced across exit.
 
 import { Srcu } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
+import { MmuIntervalCore } from './interval-notifier.js';
 import type { Mm } from './mm.js';
 import type { HostContext } from './stats.js';
 
@@ -74,10 +80,13 @@ export class MmuNotifier {
 
 export class MmuNotifierCore {
   readonly srcu = new Srcu('mmu_notifier');
+  /** mmu_interval_notifier_*: the interval tree of each mm. */
+  readonly itree: MmuIntervalCore;
   private readonly ctx: HostContext;
 
   constructor(ctx: HostContext) {
     this.ctx = ctx;
+    this.itree = new MmuIntervalCore(ctx);
   }
 
   // Callers guard with tracing() so the payload object is only built for a listener.
@@ -151,6 +160,7 @@ export class MmuNotifierCore {
    */
   *release(mm: Mm): Task {
     mm.notifierReleased = true;
+    if (mm.subscriptions !== null) yield* this.itree.release(mm, mm.subscriptions);
     const subs = mm.notifiers;
     if (subs.length === 0) return;
     const idx = this.srcu.readLock();
@@ -173,6 +183,11 @@ export class MmuNotifierCore {
 
   /** mmu_notifier_invalidate_range_start; 0 or -EAGAIN (only when !range.blockable). */
   *invalidateRangeStart(range: MmuNotifierRange): Task<number> {
+    const itree = range.mm.subscriptions;
+    if (itree !== null) {
+      const r = yield* this.itree.invalidate(itree, range);
+      if (r !== 0) return r;
+    }
     const subs = range.mm.notifiers;
     if (subs.length === 0) return 0;
     const idx = this.srcu.readLock();
@@ -201,6 +216,9 @@ export class MmuNotifierCore {
           if (this.ctx.tracing()) this.note('invalidate-range-end', range.mm, sub, { start: range.start, end: range.end, event: range.event, backout: true });
           yield* sub.ops.invalidateRangeEnd(range);
         }
+        // The caller will not call range_end after -EAGAIN: end the itree's half too,
+        // so active_invalidate_ranges stays paired.
+        if (itree !== null) yield* this.itree.invEnd(itree);
       }
       return ret;
     } finally {
@@ -209,6 +227,7 @@ export class MmuNotifierCore {
   }
 
   *invalidateRangeEnd(range: MmuNotifierRange): Task {
+    if (range.mm.subscriptions !== null) yield* this.itree.invEnd(range.mm.subscriptions);
     const subs = range.mm.notifiers;
     if (subs.length === 0) return;
     const idx = this.srcu.readLock();

@@ -1,0 +1,86 @@
+// Counterpart: what include/linux/{mm.h,mmu_notifier.h,highmem.h} export to a driver
+//
+// The whole of the host a secondary MMU may use (DESIGN.md "Other secondary MMUs"):
+// gup / pin / put, set_page_dirty, mark_page_accessed, kmap of a page it holds or that
+// its notifier keeps valid, notifier and interval-notifier registration, and threads.
+// A driver holds a SecondaryMmuHost, never the HostKernel: it cannot read host page
+// tables or frame flags, so its coherence rests on the protocol alone.
+
+import type { Scheduler, SimThread, Task } from '../sched/index.js';
+import { PG_active, PG_dirty, PG_lru, PG_referenced } from './frames.js';
+import { mmuIntervalReadRetry, mmuIntervalSetSeq } from './interval-notifier.js';
+import type { MmuIntervalNotifier, MmuIntervalNotifierOps } from './interval-notifier.js';
+import type { HostKernel } from './kernel.js';
+import type { Mm } from './mm.js';
+import type { MmuNotifier, MmuNotifierOps } from './mmu-notifier.js';
+import { PAGE_SHIFT, PAGE_SIZE } from './pte.js';
+
+export interface SecondaryMmuHost {
+  /** get_user_pages (FOLL_GET, one page): pfn with a reference, or a negative errno. May sleep. */
+  getUserPages(mm: Mm, hva: number, write: boolean): Task<number>;
+  /** pin_user_pages (FOLL_PIN | FOLL_LONGTERM). */
+  pinUserPages(mm: Mm, hva: number, write: boolean): Task<number>;
+  putPage(pfn: number, dirty?: boolean): void;
+  unpinUserPage(pfn: number, dirty?: boolean): void;
+  /** set_page_dirty: the driver wrote the page; reclaim must write it out before freeing. */
+  setPageDirty(pfn: number): void;
+  /** folio_mark_accessed: referenced, then active on the second call. */
+  markPageAccessed(pfn: number): void;
+  /**
+   * kmap_local_pfn: the page's 4 KiB. Valid only while the caller holds a reference,
+   * or holds the lock its notifier takes before the host may free the page.
+   */
+  kmapLocal(pfn: number): Uint8Array;
+
+  mmuNotifierRegister(mm: Mm, name: string, ops: MmuNotifierOps): Task<MmuNotifier | null>;
+  mmuNotifierUnregister(sub: MmuNotifier): Task;
+  /** The sub, or a negative errno (-EINVAL: 2008 era or exited mm; -EOVERFLOW). */
+  mmuIntervalNotifierInsert(mm: Mm, name: string, start: number, length: number, ops: MmuIntervalNotifierOps): Task<MmuIntervalNotifier | number>;
+  mmuIntervalNotifierRemove(sub: MmuIntervalNotifier): Task;
+  mmuIntervalReadBegin(sub: MmuIntervalNotifier): Task<number>;
+  mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean;
+  mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void;
+
+  /** kthread_run. */
+  kthreadRun(name: string, body: () => Task<void>): SimThread;
+  readonly now: number;
+}
+
+/** The interface over one kernel. Each call is one line into the host's own code. */
+export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
+  const sched = (): Scheduler => {
+    if (k.sched === null) throw new Error('secondaryMmuHost: the kernel has no scheduler for kthreads');
+    return k.sched;
+  };
+  return {
+    getUserPages: (mm, hva, write) => k.getUserPages(mm, hva, write),
+    pinUserPages: (mm, hva, write) => k.pinUserPages(mm, hva, write),
+    putPage: (pfn, dirty = false) => k.putPage(pfn, dirty),
+    unpinUserPage: (pfn, dirty = false) => k.unpinUserPage(pfn, dirty),
+    setPageDirty: (pfn) => {
+      k.frames.flags[pfn]! |= PG_dirty;
+    },
+    markPageAccessed: (pfn) => {
+      const fr = k.frames;
+      const f = fr.flags[pfn]!;
+      if (!(f & PG_referenced)) fr.flags[pfn] = f | PG_referenced;
+      else if (!(f & PG_active) && f & PG_lru) {
+        fr.flags[pfn] = f & ~PG_referenced;
+        k.lru.move(pfn, true);
+        k.ctx.stats.pgactivate++;
+      }
+    },
+    kmapLocal: (pfn) => k.frames.bytes.subarray(pfn << PAGE_SHIFT, (pfn << PAGE_SHIFT) + PAGE_SIZE),
+    mmuNotifierRegister: (mm, name, ops) => k.mn.register(mm, name, ops),
+    mmuNotifierUnregister: (sub) => k.mn.unregister(sub),
+    mmuIntervalNotifierInsert: (mm, name, start, length, ops) => k.mn.itree.insert(mm, name, start, length, ops),
+    mmuIntervalNotifierRemove: (sub) => k.mn.itree.remove(sub),
+    mmuIntervalReadBegin: (sub) => k.mn.itree.readBegin(sub),
+    mmuIntervalReadRetry: mmuIntervalReadRetry,
+    mmuIntervalSetSeq: mmuIntervalSetSeq,
+    kthreadRun: (name, body) => sched().spawn(name, body),
+    get now() {
+      return k.now;
+    },
+  };
+}
