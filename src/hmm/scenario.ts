@@ -1,0 +1,172 @@
+// A seeded race over one dmirror: a process and the device write disjoint halves of a
+// range, both own their pages' MADV_DONTNEEDs, the device reads everything at random,
+// the host swaps under a small RAM, and a second (hlist) secondary MMU on the same mm
+// sleeps in invalidate_range_start, which keeps each range active long enough for a
+// fault to run inside it. The audit runs before every scheduler step; every device
+// read is checked against the writes that could linearize with it; at the end the
+// process must read every page's last write, and teardown must leave nothing behind.
+
+import { HostKernel, MADV_DONTNEED, secondaryMmuHost } from '../host/index.js';
+import type { IntervalDebug } from '../host/index.js';
+import { Rng, Scheduler, sleepTicks } from '../sched/index.js';
+import type { Task } from '../sched/index.js';
+import { auditDmirror, auditDmirrorTeardown } from './audit.js';
+import { Dmirror, PAGE_SIZE } from './dmirror.js';
+import type { DmirrorDebug, DmirrorStats } from './dmirror.js';
+
+const KiB = 1024;
+
+export interface DmirrorRaceOptions {
+  readonly seed: number;
+  readonly debug?: Partial<DmirrorDebug>;
+  readonly hostDebug?: Partial<IntervalDebug>;
+  readonly nrPages?: number;
+  /** Operations per actor. */
+  readonly ops?: number;
+}
+
+export interface DmirrorRaceResult {
+  /** Empty when the run was clean. */
+  readonly problems: string[];
+  readonly stats: DmirrorStats;
+  readonly pswpout: number;
+  readonly steps: number;
+}
+
+/** Page contents that name their page and generation; gen 0 is the zero page. */
+export function stamp(page: number, gen: number, dst: Uint8Array = new Uint8Array(PAGE_SIZE)): Uint8Array {
+  const dv = new DataView(dst.buffer, dst.byteOffset, PAGE_SIZE);
+  dv.setUint32(0, page, true);
+  dv.setUint32(4, gen, true);
+  for (let i = 8; i < PAGE_SIZE; i += 4) dv.setUint32(i, (Math.imul(page ^ gen, 0x9e3779b1) + i) >>> 0, true);
+  return dst;
+}
+
+/** The generation the bytes hold for `page` (0: zeroes), or -1 for anything else. */
+export function unstamp(page: number, b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, PAGE_SIZE);
+  const p = dv.getUint32(0, true);
+  const gen = dv.getUint32(4, true);
+  if (p === 0 && gen === 0) {
+    for (let i = 0; i < PAGE_SIZE; i += 4) if (dv.getUint32(i, true) !== 0) return -1;
+    return 0;
+  }
+  if (p !== page) return -1;
+  for (let i = 8; i < PAGE_SIZE; i += 4) if (dv.getUint32(i, true) !== ((Math.imul(page ^ gen, 0x9e3779b1) + i) >>> 0)) return -1;
+  return gen;
+}
+
+export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
+  const sched = new Scheduler({ seed: opts.seed });
+  const k = new HostKernel({ ramBytes: 128 * KiB, swapBytes: 1024 * KiB, swapReadLatency: 7, swapWriteLatency: 13, sched });
+  Object.assign(k.mn.itree.debug, opts.hostDebug);
+  const host = secondaryMmuHost(k);
+  const p = k.createProcess('hmm');
+  const nrPages = opts.nrPages ?? 48;
+  const ops = opts.ops ?? 120;
+  const rng = new Rng(opts.seed ^ 0x5eed);
+  const problems: string[] = [];
+  // Per page: every value written, in order (0 = DONTNEED), how many completed, how many began.
+  const hist: number[][] = Array.from({ length: nrPages }, () => [1]);
+  const committed = new Int32Array(nrPages);
+  const started = new Int32Array(nrPages);
+  let nextGen = 2;
+  let hva = 0;
+  let dm: Dmirror | null = null;
+  let actors = 0;
+
+  const hvaOf = (i: number) => hva + i * PAGE_SIZE;
+  function* owner(name: string, parity: number, device: boolean): Task {
+    const buf = new Uint8Array(PAGE_SIZE);
+    for (let n = 0; n < ops; n++) {
+      const i = 2 * rng.below(nrPages >> 1) + parity;
+      const dontneed = rng.below(8) === 0;
+      const gen = dontneed ? 0 : nextGen++;
+      hist[i]!.push(gen);
+      started[i] = hist[i]!.length - 1;
+      let r: number;
+      if (dontneed) r = yield* k.madvise(p.mm, hvaOf(i), PAGE_SIZE, MADV_DONTNEED);
+      else if (device) r = yield* dm!.write(hvaOf(i), stamp(i, gen, buf));
+      else r = yield* k.accessWrite(p.mm, hvaOf(i), stamp(i, gen, buf));
+      if (r !== 0) problems.push(`${name}: ${dontneed ? 'madvise' : 'write'} of page ${i} failed: ${r}`);
+      committed[i] = hist[i]!.length - 1;
+    }
+    actors--;
+  }
+
+  sched.spawn('setup', function* () {
+    hva = yield* k.mmap(p.mm, nrPages * PAGE_SIZE);
+    const buf = new Uint8Array(PAGE_SIZE);
+    for (let i = 0; i < nrPages; i++) yield* k.accessWrite(p.mm, hvaOf(i), stamp(i, 1, buf));
+    // Another secondary MMU on the mm whose range_start sleeps (a device recall).
+    yield* k.mmuNotifierRegister(p.mm, 'slow-device', {
+      *invalidateRangeStart(range): Task<number> {
+        if (range.blockable) yield* sleepTicks(3, 'slow-device');
+        return 0;
+      },
+    });
+    const m = yield* Dmirror.create(host, p.mm, hva, nrPages * PAGE_SIZE);
+    if (typeof m === 'number') throw new Error(`dmirror create: ${m}`);
+    Object.assign(m.debug, opts.debug);
+    dm = m;
+    actors = 2;
+    sched.spawn('process-writer', () => owner('process-writer', 0, false));
+    sched.spawn('device-writer', () => owner('device-writer', 1, true));
+    sched.spawn('device-reader', function* () {
+      const buf = new Uint8Array(PAGE_SIZE);
+      while (actors > 0) {
+        const i = rng.below(nrPages);
+        const lo = committed[i]!;
+        const r = yield* m.read(hvaOf(i), buf);
+        const hi = started[i]!;
+        if (r !== 0) {
+          problems.push(`device-reader: read of page ${i} failed: ${r}`);
+          continue;
+        }
+        const gen = unstamp(i, buf);
+        const window = hist[i]!.slice(lo, hi + 1);
+        if (gen < 0 || !window.includes(gen)) {
+          problems.push(`device-reader: page ${i} read ${gen < 0 ? 'another page\'s data' : `gen ${gen}`}, expected one of [${window.join(', ')}]`);
+        }
+      }
+    });
+  });
+
+  let steps = 0;
+  const audit = (): boolean => {
+    steps++;
+    if (dm !== null && problems.length === 0) problems.push(...auditDmirror(k, dm));
+    return problems.length > 0;
+  };
+  let r = sched.run({ maxSteps: 3_000_000, until: audit });
+  if (r.status === 'done' && problems.length === 0) {
+    sched.spawn('settle', () => k.settle());
+    r = sched.run({ maxSteps: 1_000_000, until: audit });
+  }
+  if (problems.length === 0 && r.status !== 'done') problems.push(`run ended ${r.status}: ${r.report ?? ''}`);
+  if (problems.length === 0 && sched.bugs.length > 0) problems.push(...sched.bugs.map((b) => `${b.kind}: ${b.message}`));
+  for (const t of sched.threads) if (t.error !== undefined && problems.length === 0) problems.push(`${t.name}: ${String(t.error)}`);
+
+  if (problems.length === 0) {
+    // The process sees every page's last write, the device's included (set_page_dirty).
+    sched.spawn('final', function* () {
+      const buf = new Uint8Array(PAGE_SIZE);
+      for (let i = 0; i < nrPages; i++) {
+        const rr = yield* k.accessRead(p.mm, hvaOf(i), buf);
+        const want = hist[i]![hist[i]!.length - 1]!;
+        const got = rr === 0 ? unstamp(i, buf) : rr;
+        if (got !== want) problems.push(`final: page ${i} holds ${got}, last write was ${want}`);
+      }
+      yield* dm!.destroy();
+      problems.push(...auditDmirrorTeardown(dm!));
+      yield* k.exitProcess(p);
+      yield* k.settle();
+    });
+    r = sched.run({ maxSteps: 1_000_000 });
+    if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
+    if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
+  }
+  const pswpout = k.stats().pswpout;
+  k.shutdown();
+  return { problems, stats: dm === null ? { faults: 0, retries: 0, invalidations: 0, reads: 0, writes: 0 } : { ...(dm as Dmirror).stats }, pswpout, steps };
+}
