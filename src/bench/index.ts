@@ -2,6 +2,7 @@
 // Runs every benchmark section in turn; new sections register in SECTIONS.
 
 import { hartSection } from './hart.js';
+import { gruSection } from './gru.js';
 import { hostSection } from './host.js';
 import { kvmSection } from './kvm.js';
 import { linuxSection } from './linux.js';
@@ -9,7 +10,7 @@ import { processSection } from './process.js';
 import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, gruSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;

@@ -41,7 +41,7 @@ export interface SecondaryMmuHost {
   mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean;
   mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void;
 
-  /** kthread_run. */
+  /** kthread_run: a daemon thread (like kswapd, it does not keep a run alive). */
   kthreadRun(name: string, body: () => Task<void>): SimThread;
   readonly now: number;
 }
@@ -78,7 +78,7 @@ export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
     mmuIntervalReadBegin: (sub) => k.mn.itree.readBegin(sub),
     mmuIntervalReadRetry: mmuIntervalReadRetry,
     mmuIntervalSetSeq: mmuIntervalSetSeq,
-    kthreadRun: (name, body) => sched().spawn(name, body),
+    kthreadRun: (name, body) => sched().spawn(name, body, { daemon: true }),
     get now() {
       return k.now;
     },

@@ -1,0 +1,371 @@
+// Counterpart: drivers/misc/sgi-gru/grutlbpurge.c (gru_invalidate_range_start/_end,
+// gru_flush_tlb_range) + grufault.c (gru_try_dropin) + grukservices.c (the kernel's
+// own command queue through the GRU)
+//
+// A device with a small TLB of hva page -> pfn for one host process, filled on a miss
+// through gup, and a command queue (read / write / copy through the device) drained by
+// its own host thread. docs/interval-notifier.md has the GRU facts; the protocol:
+//
+//   range_start  msRangeActive++, then ONE TLB purge for the whole range (the GRU
+//                purges a range; an invalidate_page-era driver purges each page), the
+//                flushed entries' pfns parked on the range.
+//   range_end    the parked references are put (after the host changed its ptes),
+//                seq++, msRangeActive--, and fills wake when it reaches 0.
+//   fill         wait until msRangeActive == 0, snapshot seq, gup (may sleep), take
+//                tlbLock, and drop the translation in only if no range is active and
+//                seq has not moved; else put the page and retry. The seq covers a
+//                range that started AND ended inside gup, which the counter alone
+//                cannot see (it is back at 0).
+//
+// Each TLB entry holds the gup reference it was filled with (issue 11 asks for this,
+// unlike the kernel's GRU, which puts at once): the frame cannot be reused while any
+// entry might name it, and the reference is dropped only at range_end or eviction.
+
+import type { Mm, MmuNotifier, MmuNotifierRange, SecondaryMmuHost } from '../host/index.js';
+import { Completion, SpinLock, WaitQueue, consume } from '../sched/index.js';
+import type { Task } from '../sched/index.js';
+
+export const PAGE_SIZE = 4096;
+export const GRU_TLB_ENTRIES = 64;
+/** Simulated ticks of one TLB purge command to the device (a range or a page). */
+export const GRU_PURGE_TICKS = 8;
+const EFAULT = 14;
+const ENODEV = 19;
+
+export type GruFlushMode = 'range' | 'page';
+
+export interface GruDebug {
+  /** Fills go on while a range is active (no ms_range_active wait or check). */
+  noRangeActiveWait: boolean;
+  /** Fills do not check the range sequence under tlbLock. */
+  noSeqCheck: boolean;
+  /** Test hook: runs in the filling thread between gup and tlbLock (a forced interleaving). */
+  afterGup: ((hva: number) => Task) | null;
+}
+
+export interface GruStats {
+  fills: number;
+  hits: number;
+  fillRetries: number;
+  /** TLB purge commands sent to the device. */
+  purges: number;
+  purgedEntries: number;
+  evictions: number;
+  commands: number;
+}
+
+export type GruCommand =
+  | { readonly op: 'read'; readonly hva: number; readonly dst: Uint8Array }
+  | { readonly op: 'write'; readonly hva: number; readonly src: Uint8Array }
+  | { readonly op: 'copy'; readonly src: number; readonly dst: number; readonly len: number };
+
+interface Queued {
+  readonly cmd: GruCommand;
+  readonly done: Completion;
+  result: number;
+}
+
+const NO_PAGE = -1;
+
+export class GruDevice {
+  readonly name: string;
+  readonly host: SecondaryMmuHost;
+  readonly mm: Mm;
+  readonly flushMode: GruFlushMode;
+  readonly debug: GruDebug = { noRangeActiveWait: false, noSeqCheck: false, afterGup: null };
+  readonly stats: GruStats = { fills: 0, hits: 0, fillRetries: 0, purges: 0, purgedEntries: 0, evictions: 0, commands: 0 };
+
+  /** The TLB: hva page (or NO_PAGE), pfn, writable; round-robin replacement. */
+  readonly tlbPage: Int32Array;
+  readonly tlbPfn: Int32Array;
+  readonly tlbWrite: Uint8Array;
+  private victim = 0;
+  readonly tlbLock: SpinLock;
+
+  /** ms_range_active, ms_wait_queue, and the sequence range_end bumps. */
+  msRangeActive = 0;
+  msRangeSeq = 0;
+  readonly msWaitQueue: WaitQueue;
+  /** References flushed at each active range's start, put at its end. */
+  private readonly parked = new Map<MmuNotifierRange, number[]>();
+  /** gup references held: live entries + parked + in a fill. Zero at teardown. */
+  refsHeld = 0;
+
+  private sub: MmuNotifier | null = null;
+  private readonly queue: Queued[] = [];
+  private readonly queueWait: WaitQueue;
+  private stopping = false;
+  private readonly stopped = new Completion('gru-stopped');
+  private released = false;
+
+  private constructor(name: string, host: SecondaryMmuHost, mm: Mm, flushMode: GruFlushMode, entries: number) {
+    this.name = name;
+    this.host = host;
+    this.mm = mm;
+    this.flushMode = flushMode;
+    this.tlbPage = new Int32Array(entries).fill(NO_PAGE);
+    this.tlbPfn = new Int32Array(entries);
+    this.tlbWrite = new Uint8Array(entries);
+    this.tlbLock = new SpinLock(`${name}.tlb_lock`, { lockClass: 'gru.tlb_lock' });
+    this.msWaitQueue = new WaitQueue(`${name}.ms_wait_queue`);
+    this.queueWait = new WaitQueue(`${name}.cmdq`);
+  }
+
+  /** gru_register_mmu_notifier + the device's command thread. Null when the mm is gone. */
+  static *create(
+    host: SecondaryMmuHost,
+    mm: Mm,
+    opts: { name?: string; flushMode?: GruFlushMode; entries?: number; thread?: boolean } = {},
+  ): Task<GruDevice | null> {
+    const dev = new GruDevice(opts.name ?? 'gru', host, mm, opts.flushMode ?? 'range', opts.entries ?? GRU_TLB_ENTRIES);
+    const sub = yield* host.mmuNotifierRegister(mm, dev.name, {
+      invalidateRangeStart: (r) => dev.invalidateRangeStart(r),
+      invalidateRangeEnd: (r) => dev.invalidateRangeEnd(r),
+      release: () => dev.release(),
+    });
+    if (sub === null) return null;
+    dev.sub = sub;
+    if (opts.thread ?? true) host.kthreadRun(`${dev.name}-cmdq`, () => dev.commandThread());
+    else dev.stopped.completeAll();
+    return dev;
+  }
+
+  // ---- the notifier ------------------------------------------------------------------
+
+  private *invalidateRangeStart(range: MmuNotifierRange): Task<number> {
+    this.msRangeActive++;
+    const flushed: number[] = [];
+    this.parked.set(range, flushed);
+    const first = range.start / PAGE_SIZE;
+    const end = range.end / PAGE_SIZE;
+    if (this.flushMode === 'range') {
+      yield* this.purge(first, end, flushed);
+    } else {
+      // An invalidate_page-style driver: one purge per page of the range.
+      for (let page = first; page < end; page++) yield* this.purge(page, page + 1, flushed);
+    }
+    return 0;
+  }
+
+  /** gru_flush_tlb_range: one purge command to the device, then the entries are gone. */
+  private *purge(first: number, end: number, flushed: number[]): Task {
+    yield* this.tlbLock.lock();
+    yield* consume(GRU_PURGE_TICKS);
+    this.stats.purges++;
+    const tp = this.tlbPage;
+    for (let i = 0; i < tp.length; i++) {
+      const page = tp[i]!;
+      if (page !== NO_PAGE && page >= first && page < end) {
+        tp[i] = NO_PAGE;
+        flushed.push(this.tlbPfn[i]!);
+        this.stats.purgedEntries++;
+      }
+    }
+    this.tlbLock.unlock();
+  }
+
+  private *invalidateRangeEnd(range: MmuNotifierRange): Task {
+    const flushed = this.parked.get(range);
+    // A range whose start this device never saw (registered mid-range), or abandoned by release.
+    if (flushed === undefined) return;
+    this.parked.delete(range);
+    for (const pfn of flushed) this.putRef(pfn);
+    this.msRangeSeq++;
+    if (--this.msRangeActive === 0) this.msWaitQueue.wakeAll();
+  }
+
+  /** ->release (exit, or unregister): everything goes, parked references included. */
+  private *release(): Task {
+    this.released = true;
+    const all: number[] = [];
+    yield* this.purgeAll(all);
+    for (const flushed of this.parked.values()) all.push(...flushed);
+    this.parked.clear();
+    for (const pfn of all) this.putRef(pfn);
+    this.msRangeSeq++;
+    this.msRangeActive = 0;
+    this.msWaitQueue.wakeAll();
+  }
+
+  private *purgeAll(out: number[]): Task {
+    yield* this.tlbLock.lock();
+    for (let i = 0; i < this.tlbPage.length; i++) {
+      if (this.tlbPage[i] === NO_PAGE) continue;
+      this.tlbPage[i] = NO_PAGE;
+      out.push(this.tlbPfn[i]!);
+    }
+    this.tlbLock.unlock();
+  }
+
+  private putRef(pfn: number): void {
+    this.host.putPage(pfn);
+    this.refsHeld--;
+  }
+
+  // ---- TLB ---------------------------------------------------------------------------
+
+  /** A slot mapping hva's page (writable if asked), with tlbLock HELD on success. */
+  private *tlbLookupLocked(hva: number, write: boolean): Task<number> {
+    const page = Math.floor(hva / PAGE_SIZE);
+    for (;;) {
+      yield* this.tlbLock.lock();
+      const tp = this.tlbPage;
+      for (let i = 0; i < tp.length; i++) {
+        if (tp[i] === page && (!write || this.tlbWrite[i])) {
+          this.stats.hits++;
+          return i;
+        }
+      }
+      this.tlbLock.unlock();
+      const r = yield* this.tlbDropin(page, write);
+      if (r < 0) return r;
+    }
+  }
+
+  /** gru_try_dropin: fill one translation. 0, or a negative errno. */
+  private *tlbDropin(page: number, write: boolean): Task<number> {
+    const hva = page * PAGE_SIZE;
+    for (;;) {
+      if (this.released) return -ENODEV;
+      if (!this.debug.noRangeActiveWait) yield* this.msWaitQueue.waitEvent(() => this.msRangeActive === 0 || this.released);
+      const seq = this.msRangeSeq;
+      const pfn = yield* this.host.getUserPages(this.mm, hva, write);
+      if (pfn < 0) return pfn;
+      this.refsHeld++;
+      if (this.debug.afterGup !== null) yield* this.debug.afterGup(hva);
+      yield* this.tlbLock.lock();
+      const collided = (!this.debug.noRangeActiveWait && this.msRangeActive > 0) || (!this.debug.noSeqCheck && this.msRangeSeq !== seq);
+      if (collided || this.released) {
+        this.tlbLock.unlock();
+        this.putRef(pfn);
+        this.stats.fillRetries++;
+        continue;
+      }
+      // Replace: an older entry of the same page (read-only, now upgraded) or the victim.
+      let slot = -1;
+      for (let i = 0; i < this.tlbPage.length; i++) if (this.tlbPage[i] === page) slot = i;
+      if (slot < 0) {
+        slot = this.victim;
+        this.victim = (this.victim + 1) % this.tlbPage.length;
+      }
+      let evicted = NO_PAGE;
+      if (this.tlbPage[slot] !== NO_PAGE) {
+        evicted = this.tlbPfn[slot]!;
+        this.stats.evictions++;
+      }
+      this.tlbPage[slot] = page;
+      this.tlbPfn[slot] = pfn;
+      this.tlbWrite[slot] = write ? 1 : 0;
+      this.stats.fills++;
+      this.tlbLock.unlock();
+      if (evicted !== NO_PAGE) this.putRef(evicted);
+      return 0;
+    }
+  }
+
+  // ---- the command queue -------------------------------------------------------------
+
+  /** Queues a command and waits for the device thread to complete it: 0 or a negative errno. */
+  *submit(cmd: GruCommand): Task<number> {
+    if (this.stopping || this.released) return -ENODEV;
+    const q: Queued = { cmd, done: new Completion('gru-cmd'), result: 0 };
+    this.queue.push(q);
+    this.queueWait.wakeOne();
+    yield* q.done.wait();
+    return q.result;
+  }
+
+  private *commandThread(): Task {
+    for (;;) {
+      yield* this.queueWait.waitEvent(() => this.queue.length > 0 || this.stopping);
+      const q = this.queue.shift();
+      if (q === undefined) break;
+      q.result = yield* this.execute(q.cmd);
+      this.stats.commands++;
+      q.done.complete();
+    }
+    this.stopped.completeAll();
+  }
+
+  private *execute(cmd: GruCommand): Task<number> {
+    switch (cmd.op) {
+      case 'read':
+        return yield* this.transfer(cmd.hva, cmd.dst, false);
+      case 'write':
+        return yield* this.transfer(cmd.hva, cmd.src, true);
+      case 'copy': {
+        // Page by page through a bounce buffer: both ends may miss and fault.
+        const buf = new Uint8Array(Math.min(cmd.len, PAGE_SIZE));
+        for (let done = 0; done < cmd.len; ) {
+          const n = Math.min(PAGE_SIZE - ((cmd.src + done) % PAGE_SIZE), PAGE_SIZE - ((cmd.dst + done) % PAGE_SIZE), cmd.len - done);
+          const b = buf.subarray(0, n);
+          let r = yield* this.transfer(cmd.src + done, b, false);
+          if (r === 0) r = yield* this.transfer(cmd.dst + done, b, true);
+          if (r !== 0) return r;
+          done += n;
+        }
+        return 0;
+      }
+    }
+  }
+
+  /** Copies through TLB translations, under tlbLock per page (a purge waits for it). */
+  private *transfer(hva: number, buf: Uint8Array, write: boolean): Task<number> {
+    for (let done = 0; done < buf.length; ) {
+      const at = hva + done;
+      const off = at % PAGE_SIZE;
+      const n = Math.min(PAGE_SIZE - off, buf.length - done);
+      const slot = yield* this.tlbLookupLocked(at, write);
+      if (slot < 0) return slot === -ENODEV ? slot : -EFAULT;
+      const pfn = this.tlbPfn[slot]!;
+      const page = this.host.kmapLocal(pfn);
+      if (write) {
+        page.set(buf.subarray(done, done + n), off);
+        this.host.setPageDirty(pfn);
+      } else {
+        buf.set(page.subarray(off, off + n), done);
+      }
+      this.tlbLock.unlock();
+      done += n;
+    }
+    return 0;
+  }
+
+  /** Stops the command thread, then unregisters (which calls release if exit did not). */
+  *destroy(): Task {
+    this.stopping = true;
+    this.queueWait.wakeAll();
+    yield* this.stopped.wait();
+    if (this.sub !== null) {
+      yield* this.host.mmuNotifierUnregister(this.sub);
+      this.sub = null;
+    }
+  }
+
+  /** Live TLB entries, for audits. */
+  *liveEntries(): Generator<{ page: number; pfn: number; write: boolean }> {
+    for (let i = 0; i < this.tlbPage.length; i++) {
+      if (this.tlbPage[i] !== NO_PAGE) yield { page: this.tlbPage[i]!, pfn: this.tlbPfn[i]!, write: this.tlbWrite[i] === 1 };
+    }
+  }
+
+  parkedRefs(): number {
+    let n = 0;
+    for (const f of this.parked.values()) n += f.length;
+    return n;
+  }
+
+  dump(): Record<string, unknown> {
+    return {
+      name: this.name,
+      flushMode: this.flushMode,
+      entries: [...this.liveEntries()].length,
+      msRangeActive: this.msRangeActive,
+      msRangeSeq: this.msRangeSeq,
+      parked: this.parkedRefs(),
+      refsHeld: this.refsHeld,
+      queued: this.queue.length,
+      stats: { ...this.stats },
+    };
+  }
+}
