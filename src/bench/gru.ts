@@ -70,6 +70,7 @@ export function runGruBench(opts: { quick: boolean }): string[] {
   const reps = opts.quick ? 3 : 9;
   const lines = [`${PAGES}-page munmap with a GRU TLB holding all ${PAGES} translations (a purge costs ${GRU_PURGE_TICKS} simulated ticks):`];
   for (const mode of ['none', 'range', 'page'] as const) {
+    munmapOnce(mode); // warm-up: the first run of each mode pays for the JIT
     const runs = Array.from({ length: reps }, () => munmapOnce(mode));
     const f = runs[0]!;
     const ms = median(runs.map((x) => x.wallMs));

@@ -22,7 +22,7 @@
 // entry might name it, and the reference is dropped only at range_end or eviction.
 
 import type { Mm, MmuNotifier, MmuNotifierRange, SecondaryMmuHost } from '../host/index.js';
-import { Completion, SpinLock, WaitQueue, consume } from '../sched/index.js';
+import { Completion, SpinLock, WaitQueue, consume, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 
 export const PAGE_SIZE = 4096;
@@ -97,6 +97,10 @@ export class GruDevice {
   private stopping = false;
   private readonly stopped = new Completion('gru-stopped');
   private released = false;
+  /** kfree'd by its driver (free()); callbacks counted in useAfterFree touched it after. */
+  freed = false;
+  useAfterFree = 0;
+  callbacksRunning = 0;
 
   private constructor(name: string, host: SecondaryMmuHost, mm: Mm, flushMode: GruFlushMode, entries: number) {
     this.name = name;
@@ -119,9 +123,9 @@ export class GruDevice {
   ): Task<GruDevice | null> {
     const dev = new GruDevice(opts.name ?? 'gru', host, mm, opts.flushMode ?? 'range', opts.entries ?? GRU_TLB_ENTRIES);
     const sub = yield* host.mmuNotifierRegister(mm, dev.name, {
-      invalidateRangeStart: (r) => dev.invalidateRangeStart(r),
-      invalidateRangeEnd: (r) => dev.invalidateRangeEnd(r),
-      release: () => dev.release(),
+      invalidateRangeStart: (r) => dev.callback(dev.invalidateRangeStart(r)),
+      invalidateRangeEnd: (r) => dev.callback(dev.invalidateRangeEnd(r)),
+      release: () => dev.callback(dev.release()),
     });
     if (sub === null) return null;
     dev.sub = sub;
@@ -132,6 +136,22 @@ export class GruDevice {
 
   // ---- the notifier ------------------------------------------------------------------
 
+  /**
+   * Every callback runs through here, so that a callback still running (or starting)
+   * once the driver freed the device is seen, as KASAN would see its first access:
+   * mmu_notifier_unregister's synchronize_srcu is what rules that out.
+   */
+  private *callback<T>(body: Task<T>): Task<T> {
+    if (this.freed) this.useAfterFree++;
+    this.callbacksRunning++;
+    try {
+      return yield* body;
+    } finally {
+      this.callbacksRunning--;
+      if (this.freed) this.useAfterFree++;
+    }
+  }
+
   private *invalidateRangeStart(range: MmuNotifierRange): Task<number> {
     this.msRangeActive++;
     const flushed: number[] = [];
@@ -139,18 +159,22 @@ export class GruDevice {
     const first = range.start / PAGE_SIZE;
     const end = range.end / PAGE_SIZE;
     if (this.flushMode === 'range') {
-      yield* this.purge(first, end, flushed);
+      yield* this.purge(first, end, flushed, range.blockable);
     } else {
       // An invalidate_page-style driver: one purge per page of the range.
-      for (let page = first; page < end; page++) yield* this.purge(page, page + 1, flushed);
+      for (let page = first; page < end; page++) yield* this.purge(page, page + 1, flushed, range.blockable);
     }
     return 0;
   }
 
-  /** gru_flush_tlb_range: one purge command to the device, then the entries are gone. */
-  private *purge(first: number, end: number, flushed: number[]): Task {
+  /**
+   * gru_flush_tlb_range: one purge command to the device. The entries are gone when it
+   * is issued (no lookup under tlbLock can find them after); the callback then waits
+   * for the device to complete the purge before it returns: it sleeps for the
+   * completion when the range is blockable, and polls (burns the time) when not.
+   */
+  private *purge(first: number, end: number, flushed: number[], blockable: boolean): Task {
     yield* this.tlbLock.lock();
-    yield* consume(GRU_PURGE_TICKS);
     this.stats.purges++;
     const tp = this.tlbPage;
     for (let i = 0; i < tp.length; i++) {
@@ -162,6 +186,8 @@ export class GruDevice {
       }
     }
     this.tlbLock.unlock();
+    if (blockable) yield* sleepTicks(GRU_PURGE_TICKS, 'gru-purge');
+    else yield* consume(GRU_PURGE_TICKS);
   }
 
   private *invalidateRangeEnd(range: MmuNotifierRange): Task {
@@ -342,6 +368,11 @@ export class GruDevice {
     }
   }
 
+  /** kfree of the device state, which a driver may do once destroy() (unregister) returned. */
+  free(): void {
+    this.freed = true;
+  }
+
   /** Live TLB entries, for audits. */
   *liveEntries(): Generator<{ page: number; pfn: number; write: boolean }> {
     for (let i = 0; i < this.tlbPage.length; i++) {
@@ -364,6 +395,8 @@ export class GruDevice {
       msRangeSeq: this.msRangeSeq,
       parked: this.parkedRefs(),
       refsHeld: this.refsHeld,
+      callbacksRunning: this.callbacksRunning,
+      freed: this.freed,
       queued: this.queue.length,
       stats: { ...this.stats },
     };

@@ -6,6 +6,7 @@ export {
   EAGAIN,
   MmuNotifier,
   MmuNotifierCore,
+  type MmuNotifierDebug,
   type MmuNotifierOps,
   type MmuNotifierRange,
   type MmuNotifyEvent,

@@ -13,7 +13,7 @@ import { auditKernel } from '../host/audit.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { EXIT_OOM, Vmm } from '../vmm/vmm.js';
 import type { VmmResult } from '../vmm/vmm.js';
-import { hashSchedule, signatureOf } from './scenario.js';
+import { applyMutation, hashSchedule, signatureOf } from './scenario.js';
 import type { Mutation, RunOutcome, Verdict, ViolationKind } from './scenario.js';
 import { TraceLog } from './trace.js';
 
@@ -79,7 +79,7 @@ export function runGuestUnit(g: GuestSpec, protocol: KvmProtocol, seed: number, 
         const vm = vmm.vm;
         if (vm === null) return false;
         if (!applied) {
-          vm.debug[mutation!] = true;
+          applyMutation(vmm.kernel, vm, mutation!);
           applied = true;
         }
         if (++steps % GUEST_AUDIT_EVERY !== 0 || vm.destroyed) return false;

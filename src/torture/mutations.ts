@@ -31,6 +31,7 @@ export const MUTATIONS: readonly MutationInfo[] = [
   { name: 'noReleaseBalance', mechanism: 'release balances the invalidation counters', protocols: ['modern', 'v7'] },
   { name: 'noPageRef', mechanism: 'v7: the page reference a leaf spte owns', protocols: ['v7'] },
   { name: 'noPin', mechanism: 'pin: the pin a leaf spte owns', protocols: ['pin'] },
+  { name: 'noUnregisterSync', mechanism: 'host: mmu_notifier_unregister waits out SRCU (synchronize_srcu)', protocols: ['modern', 'v7', 'pin'] },
 ];
 
 export function mutationByName(name: string): MutationInfo | undefined {

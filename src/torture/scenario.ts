@@ -22,8 +22,10 @@
 import type { EventEmitter } from 'eventemitter3';
 import { auditCoherency } from '../check/coherency.js';
 import { auditKernel } from '../host/audit.js';
+import type { HostKernel } from '../host/kernel.js';
 import type { Process } from '../host/mm.js';
-import type { KvmProtocol, VmDebug } from '../kvm/vm.js';
+import type { MmuNotifierDebug } from '../host/mmu-notifier.js';
+import type { KvmProtocol, Vm, VmDebug } from '../kvm/vm.js';
 import { PctPolicy, RandomPolicy, ReplayPolicy, Rng, Scheduler, explore } from '../sched/index.js';
 import type { Policy, SimThread } from '../sched/index.js';
 import type { TortureVm } from './fixture.js';
@@ -33,8 +35,17 @@ export type PolicyName = 'random' | 'pct' | 'exhaustive';
 export const POLICIES: readonly PolicyName[] = ['random', 'pct', 'exhaustive'];
 export const PROTOCOLS: readonly KvmProtocol[] = ['modern', 'v7', 'pin'];
 
-/** A VmDebug switch that turns one safety mechanism off. */
-export type Mutation = Exclude<keyof VmDebug, 'afterGup'>;
+/** A host switch (the notifier core's) that turns one safety mechanism off. */
+export type HostMutation = keyof MmuNotifierDebug;
+const HOST_MUTATIONS: readonly string[] = ['noUnregisterSync'] satisfies readonly HostMutation[];
+
+/** A VmDebug switch, or a host one, that turns one safety mechanism off. */
+export type Mutation = Exclude<keyof VmDebug, 'afterGup'> | HostMutation;
+
+export function applyMutation(k: HostKernel, vm: Vm, m: Mutation): void {
+  if (HOST_MUTATIONS.includes(m)) k.mn.debug[m as HostMutation] = true;
+  else vm.debug[m as Exclude<Mutation, HostMutation>] = true;
+}
 
 export interface BuildContext {
   sched: Scheduler;
@@ -182,7 +193,7 @@ function setUp(s: Scenario, sched: Scheduler, spec: RunSpec, log: TraceLog | nul
   log?.attach(sched);
   const exhaustive = spec.policy === 'exhaustive';
   const run = s.build({ sched, protocol: spec.protocol, rng: paramRng(s.name, seed), exhaustive, ...(log ? { events: log.events } : {}) });
-  if (spec.mutation) run.t.vm.debug[spec.mutation] = true;
+  if (spec.mutation) applyMutation(run.t.k, run.t.vm, spec.mutation);
   return { run, sched };
 }
 

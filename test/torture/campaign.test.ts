@@ -166,6 +166,7 @@ describe('mutations', () => {
     noReleaseBalance: ['oom-kill-mid-fault', 'modern'],
     noPageRef: ['swapin-vs-invalidate', 'v7'],
     noPin: ['fault-vs-unmap', 'pin'],
+    noUnregisterSync: ['unregister-vs-callback', 'modern'],
   };
 
   it('names every switch in the table', () => {

@@ -11,6 +11,7 @@ import { oomKillMidFault } from './oom-kill-mid-fault.js';
 import { rangeEndWindow } from './range-end-window.js';
 import { releaseVsFault } from './release-vs-fault.js';
 import { swapinVsInvalidate } from './swapin-vs-invalidate.js';
+import { unregisterVsCallback } from './unregister-vs-callback.js';
 import { unregisterVsRelease } from './unregister-vs-release.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -24,6 +25,7 @@ export const SCENARIOS: readonly Scenario[] = [
   swapinVsInvalidate,
   releaseVsFault,
   unregisterVsRelease,
+  unregisterVsCallback,
   oomKillMidFault,
 ];
 
