@@ -708,7 +708,7 @@ const INFO: Command[] = [
       noMoreArgs(args, 0, 'info oom');
       const r = ctx.session.vmm.kernel.oomReports;
       return {
-        text: r.length === 0 ? 'no OOM kills' : r.map((x) => `at ${x.time}: ${x.message}`).join('\n'),
+        text: r.length === 0 ? 'no OOM kills' : r.map((x) => `at ${x.time}: ${x.report}`).join('\n'),
         data: { reports: r.map((x) => ({ ...x })) },
       };
     },

@@ -25,7 +25,7 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_WRITE, PTE_YOUNG, ptePresent } from './pte.j
 import { HostContext } from './stats.js';
 import type { VmStats } from './stats.js';
 import { SwapDevice } from './swap.js';
-import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, shrinkNode } from './vmscan.js';
+import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, nodeHopeless, shrinkNode } from './vmscan.js';
 import { PROT_READ, PROT_WRITE, isPageAligned, pageAlignUp } from './vma.js';
 
 export const MADV_DONTNEED = 4;
@@ -170,6 +170,15 @@ export class HostKernel {
    * is exhausted and the OOM killer found nothing more to kill (or `mm`'s owner was
    * the victim). Fast path above the min watermark; below low it wakes kswapd; below
    * min the caller reclaims directly, then retries, then OOM-kills.
+   *
+   * should_reclaim_retry stops retrying when reclaim cannot help. Linux asks whether
+   * free + reclaimable pages would meet the min watermark and counts any page freed
+   * as progress; a round that frees less than a batch on a node that is hopeless
+   * (nodeHopeless: even everything reclaimable could not bring it back to high,
+   * because the rest is pinned) goes to the OOM killer at once instead. Its "progress"
+   * is the last unpinned pages, which the allocating task faults straight back in:
+   * Linux would thrash there for ever, and the OOM kill is what a pinning VMM that
+   * overcommitted the host has coming.
    */
   *allocPage(mm: Mm | null): Task<number> {
     const fr = this.frames;
@@ -192,22 +201,24 @@ export class HostKernel {
       }
       this.ctx.stats.allocstall++;
       const reclaimed = yield* shrinkNode(this, SWAP_CLUSTER_MAX);
-      if (fr.nrFree > (reclaimed > 0 ? 0 : wm.min)) {
-        this.ctx.stats.pgalloc++;
-        return fr.rmqueue();
-      }
-      if (reclaimed > 0) {
-        noProgress = 0;
-        continue;
-      }
-      // Others hold pages isolated (mid-pageout): they will come back or be freed.
-      if (this.nrIsolated > 0) {
-        yield* sleepTicks(1, 'reclaim-throttle');
-        continue;
-      }
-      if (++noProgress < MAX_RECLAIM_RETRIES) {
-        yield* preempt();
-        continue;
+      if (reclaimed >= SWAP_CLUSTER_MAX || !nodeHopeless(this)) {
+        if (fr.nrFree > (reclaimed > 0 ? 0 : wm.min)) {
+          this.ctx.stats.pgalloc++;
+          return fr.rmqueue();
+        }
+        if (reclaimed > 0) {
+          noProgress = 0;
+          continue;
+        }
+        // Others hold pages isolated (mid-pageout): they will come back or be freed.
+        if (this.nrIsolated > 0) {
+          yield* sleepTicks(1, 'reclaim-throttle');
+          continue;
+        }
+        if (++noProgress < MAX_RECLAIM_RETRIES) {
+          yield* preempt();
+          continue;
+        }
       }
       noProgress = 0;
       const retry = yield* outOfMemory(this, mm);

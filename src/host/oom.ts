@@ -8,12 +8,18 @@
 // as MAX_OOM_REAP_RETRIES). Pinned pages survive reaping: their memory cannot come
 // back, and when no victim is left the allocation fails with a report that says so,
 // instead of waiting forever.
+//
+// The report is what the kernel log shows (dump_header, then the verdict, then the
+// reaper's line): who invoked the OOM killer, the memory state (show_mem's counters,
+// with the pinned pages that explain it), the task table (dump_tasks, in pages), the
+// oom-kill constraint line and "Out of memory: Killed process ...".
 
 import { sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 import { GUP_PIN_COUNTING_BIAS } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { zapPageRange } from './memory.js';
+import { nodeHopeless } from './vmscan.js';
 import type { Mm, Process } from './mm.js';
 
 export const MAX_OOM_REAP_RETRIES = 10;
@@ -23,7 +29,10 @@ export interface OomReport {
   /** The process whose allocation failed (null: a kernel thread or setup code). */
   readonly trigger: string;
   readonly victim: { pid: number; name: string } | null;
+  /** The verdict line: "Out of memory: Killed process ..." or why nothing was killed. */
   readonly message: string;
+  /** The whole report as printk'd: dump_header's lines, the verdict, the reaper's line. */
+  readonly report: string;
   readonly nrFree: number;
   readonly pinnedPages: number;
 }
@@ -41,6 +50,36 @@ function pinnedPages(k: HostKernel): number {
 
 function badness(p: Process): number {
   return p.mm.anonRss + p.mm.swapEnts;
+}
+
+/**
+ * dump_header + dump_tasks: who asked, show_mem's counters (with the pinned pages
+ * and what reclaim could still free) and every process the killer considered.
+ */
+function dumpHeader(k: HostKernel, trigger: string, pinned: number): string[] {
+  const fr = k.frames;
+  const wm = fr.watermarks;
+  const s = k.ctx.stats;
+  const lines = [
+    `${trigger} invoked oom-killer: gfp_mask=GFP_HIGHUSER_MOVABLE, order=0, oom_score_adj=0`,
+    'Mem-Info:',
+    `active_anon:${k.lru.nrActive} inactive_anon:${k.lru.nrInactive} isolated_anon:${k.nrIsolated} ` +
+      `free:${fr.nrFree} min:${wm.min} low:${wm.low} high:${wm.high} pinned:${pinned} (${kb(pinned)}kB) of ${fr.nrFrames}`,
+    `reclaim: pgscan:${s.pgscan} pgsteal:${s.pgsteal} pgkeep_pinned:${s.pgkeepPinned} allocstall:${s.allocstall} ` +
+      `all_unreclaimable? ${nodeHopeless(k) ? 'yes' : 'no'}`,
+    `Swap: ${k.swap.nrSlots} slots, ${k.swap.nrFree} free, ${k.swap.cache.size} in the swap cache`,
+    'Tasks state (memory values in pages):',
+    '[  pid  ]   total_vm      rss swapents oom_score_adj name',
+  ];
+  for (const p of k.processes.values()) {
+    if (p.exited) continue;
+    const mm = p.mm;
+    lines.push(
+      `[${String(p.pid).padStart(7)}] ${String(mm.vmas.totalBytes / 4096).padStart(10)} ${String(mm.anonRss).padStart(8)} ` +
+        `${String(mm.swapEnts).padStart(8)} ${String(p.oomUnkillable ? -1000 : 0).padStart(13)} ${p.name}`,
+    );
+  }
+  return lines;
 }
 
 type Selection = { kind: 'victim'; p: Process } | { kind: 'wait' } | { kind: 'none' };
@@ -69,30 +108,29 @@ export function* outOfMemory(k: HostKernel, forMm: Mm | null): Task<boolean> {
     yield* sleepTicks(1, 'oom-victim-exit');
     return true;
   }
-  const wm = fr.watermarks;
-  const header =
-    `${trigger} invoked oom-killer: order=0, free:${fr.nrFree} min:${wm.min} low:${wm.low} high:${wm.high} ` +
-    `active_anon:${k.lru.nrActive} inactive_anon:${k.lru.nrInactive} isolated:${k.nrIsolated} ` +
-    `swap: ${k.swap.nrFree}/${k.swap.nrSlots} slots free`;
+  const pinnedBefore = pinnedPages(k);
+  const header = dumpHeader(k, trigger, pinnedBefore);
   if (sel.kind === 'none') {
-    const pinned = pinnedPages(k);
     const message =
       `Out of memory and no killable processes: allocation by ${trigger} fails. ` +
-      `${pinned} of ${fr.nrFrames} pages (${kb(pinned)}kB) are pinned (pin_user_pages) and cannot be reclaimed; ` +
+      `${pinnedBefore} of ${fr.nrFrames} pages (${kb(pinnedBefore)}kB) are pinned (pin_user_pages) and cannot be reclaimed; ` +
       `${fr.nrFree} free, swap ${k.swap.nrFree} slots free.`;
-    k.ctx.printk(header);
+    for (const line of header) k.ctx.printk(line);
     k.ctx.printk(message);
-    k.oomReports.push({ time: k.now, trigger, victim: null, message, nrFree: fr.nrFree, pinnedPages: pinned });
-    if (k.ctx.tracing()) k.ctx.trace({ type: 'oom-fail', trigger, pinned });
+    const report = [...header, message].join('\n');
+    k.oomReports.push({ time: k.now, trigger, victim: null, message, report, nrFree: fr.nrFree, pinnedPages: pinnedBefore });
+    if (k.ctx.tracing()) k.ctx.trace({ type: 'oom-fail', trigger, pinned: pinnedBefore });
     return false;
   }
 
   const p = sel.p;
   const mm = p.mm;
+  const constraint = `oom-kill:constraint=CONSTRAINT_NONE,global_oom,task=${p.name},pid=${p.pid}`;
   const message =
     `Out of memory: Killed process ${p.pid} (${p.name}) total-vm:${mm.vmas.totalBytes / 1024}kB, ` +
     `anon-rss:${kb(mm.anonRss)}kB, swap-ents:${mm.swapEnts}, oom_score_adj:0`;
-  k.ctx.printk(header);
+  for (const line of header) k.ctx.printk(line);
+  k.ctx.printk(constraint);
   k.ctx.printk(message);
   k.ctx.stats.oomKill++;
   p.killed = true;
@@ -101,11 +139,12 @@ export function* outOfMemory(k: HostKernel, forMm: Mm | null): Task<boolean> {
   yield* oomReap(k, p);
   const freed = fr.nrFree - before;
   const pinned = pinnedPages(k);
-  k.ctx.printk(
+  const reaped =
     `oom_reaper: reaped process ${p.pid} (${p.name}), now anon-rss:${kb(mm.anonRss)}kB, freed ${kb(freed)}kB` +
-      (pinned > 0 ? `, ${pinned} pinned pages stay allocated` : ''),
-  );
-  k.oomReports.push({ time: k.now, trigger, victim: { pid: p.pid, name: p.name }, message, nrFree: fr.nrFree, pinnedPages: pinned });
+    (pinned > 0 ? `, ${pinned} pinned pages stay allocated` : '');
+  k.ctx.printk(reaped);
+  const report = [...header, constraint, message, reaped].join('\n');
+  k.oomReports.push({ time: k.now, trigger, victim: { pid: p.pid, name: p.name }, message, report, nrFree: fr.nrFree, pinnedPages: pinned });
   return true;
 }
 

@@ -10,7 +10,7 @@
 
 import { preempt } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { PG_active, PG_dirty, PG_isolated, PG_referenced, PG_swapcache, PG_writeback } from './frames.js';
+import { PG_active, PG_dirty, PG_isolated, PG_lru, PG_referenced, PG_swapcache, PG_writeback } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from './lru.js';
 import { folioReferenced, tryToUnmap } from './rmap.js';
@@ -193,6 +193,33 @@ export function* shrinkNode(k: HostKernel, nrToReclaim: number): Task<number> {
     }
   }
   return reclaimed;
+}
+
+/**
+ * Whether the node can never be balanced again: even if reclaim freed every page it
+ * may free, free memory would stay below the high watermark (pgdat_balanced would
+ * never hold; Linux calls such a node hopeless once kswapd_failures reaches
+ * MAX_RECLAIM_RETRIES). Reclaimable means on the LRU (or isolated, on its way back)
+ * and not maybe-pinned: zone_reclaimable_pages counts pinned pages too, because
+ * Linux's LRU cannot tell a long-term pin from a short reference; ours can
+ * (folio_maybe_dma_pinned), and reclaim skips every one of them (pgkeepPinned).
+ *
+ * Why the allocator asks (see allocPage): on a hopeless node, each reclaim round
+ * still "makes progress" by freeing one of the few unpinned pages left, and those
+ * are the pages the allocating task is using and faults straight back in. Pin-mode
+ * KVM does exactly that: the guest page-table page it has just walked is the one
+ * page reclaim can take for the data page it pins; the fault then finds the table
+ * gone, retries, and the two pages swap each other out for ever.
+ */
+export function nodeHopeless(k: HostKernel): boolean {
+  const fr = k.frames;
+  const high = fr.watermarks.high;
+  let available = fr.nrFree + k.nrIsolated;
+  if (available + k.lru.nrActive + k.lru.nrInactive < high) return true;
+  for (let pfn = 0; pfn < fr.nrFrames && available < high; pfn++) {
+    if (fr.flags[pfn]! & PG_lru && !fr.maybePinned(pfn)) available++;
+  }
+  return available < high;
 }
 
 /**

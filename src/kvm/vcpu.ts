@@ -55,8 +55,10 @@ const CAUSE_SUPERVISOR_ECALL = 9;
 export const FAULT_LIVELOCK = 1 << 16;
 /**
  * Or fewer faults that took this much simulated time with no instruction begun: a
- * fault that swaps in and reclaims each time is slow, and a thrash of them (pin mode)
- * would take hours of wall time to reach FAULT_LIVELOCK.
+ * fault that swaps in and reclaims each time is slow, and a thrash of them would
+ * take hours of wall time to reach FAULT_LIVELOCK. (Pin mode's thrash, a guest table
+ * page against the data page it pins, no longer gets here: the host OOM-kills a
+ * node whose reclaimable pages are all pinned, see nodeHopeless.)
  */
 export const FAULT_LIVELOCK_TICKS = 1 << 24;
 
@@ -170,9 +172,9 @@ export class Vcpu {
           if (r === 'fixed' || r === 'retry') {
             // A fault KVM fixed (or backed off from) restarts the instruction, which
             // begins nothing until it gets through. One that never gets through is a
-            // livelock in the shadow MMU or the host (pin mode thrashing a guest
-            // table page against the data page it pins): no instruction budget
-            // counts it, so it is bounded here, and said.
+            // livelock in the shadow MMU or the host (an invalidation that never
+            // ends, a host that thrashes the pages one fault needs): no instruction
+            // budget counts it, so it is bounded here, and said.
             const stalled = (this.vm.kernel.sched?.now ?? 0) - progressAt;
             if (++faultsWithoutProgress >= FAULT_LIVELOCK || (faultsWithoutProgress >= 64 && stalled >= FAULT_LIVELOCK_TICKS)) {
               return {

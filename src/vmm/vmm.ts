@@ -718,7 +718,7 @@ export class Vmm {
   }
 
   private oomResult(): VmmResult {
-    const reports = this.kernel.oomReports.map((r) => r.message).join('\n');
+    const reports = this.kernel.oomReports.map((r) => r.report).join('\n');
     return this.finish(EXIT_OOM, 'oom', `the host OOM killer killed the VMM process (guest RAM could not be reclaimed)${reports ? `:\n${reports}` : ''}`);
   }
 

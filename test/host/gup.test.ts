@@ -93,6 +93,55 @@ describe('get_user_pages and pin_user_pages under reclaim', () => {
     });
   }
 
+  it('a pinner that reads an unpinned page before every pin (pin-mode KVM walking a guest table) is OOM-killed, not thrashed', () => {
+    // Once the pins fill RAM, that page is the only one reclaim can free: each pin's
+    // allocation used to take it, the next read faulted it back by reclaiming the
+    // one before, and so on for ever. A node that reclaim can never lift to its high
+    // watermark sends the allocation to the OOM killer instead.
+    const h = createHost({ ramBytes: 128 * KiB, swapBytes: 1 * MiB });
+    const p = h.k.createProcess('pinner');
+    const pfns: number[] = [];
+    let err = 0;
+    let reads = 0;
+    runThread(h, 'pinner', function* () {
+      const table = yield* h.k.mmap(p.mm, PAGE);
+      yield* writePages(h, p.mm, table, 1, 3);
+      const n = (2 * 128 * KiB) / PAGE;
+      const hva = yield* h.k.mmap(p.mm, n * PAGE);
+      const word = new Uint8Array(4);
+      for (let i = 0; i < n && err === 0; i++) {
+        // Read (and touch) the table page, then pin a data page, retrying as the
+        // KVM fault path does when the table page was reclaimed meanwhile.
+        for (let attempt = 0; ; attempt++) {
+          expect(attempt).toBeLessThan(1000);
+          err = yield* h.k.accessRead(p.mm, table, word);
+          reads++;
+          if (err !== 0) break;
+          const pfn = yield* h.k.pinUserPages(p.mm, hva + i * PAGE, true);
+          if (pfn < 0) {
+            err = pfn;
+            break;
+          }
+          if (ptePresent(p.mm.pt.get(table >>> 12))) {
+            pfns.push(pfn);
+            break;
+          }
+          h.k.unpinUserPage(pfn);
+        }
+      }
+      yield* h.k.exitProcess(p);
+    });
+    expect(err).toBe(-EINTR);
+    expect(reads).toBeLessThan(2 * pfns.length + 64);
+    expect(h.k.stats().oomKill).toBe(1);
+    const report = h.k.oomReports.at(-1)!;
+    expect(report.victim?.name).toBe('pinner');
+    expect(report.report).toMatch(/pinner \(pid 1\) invoked oom-killer[\s\S]*all_unreclaimable\? yes[\s\S]*Out of memory: Killed process 1 \(pinner\)/);
+    checkInvariants(h.k);
+    for (const pfn of pfns) h.k.unpinUserPage(pfn);
+    expectAllFree(h);
+  });
+
   it('a page with a gup reference survives reclaim until put, then is reclaimed', () => {
     const h = createHost({ ramBytes: 256 * KiB, kswapd: false });
     const p = h.k.createProcess('guest');
