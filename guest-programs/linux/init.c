@@ -4,8 +4,17 @@
  * that verifies it and rewrites half of it (copy on write: the parent's copy
  * must not change), gives a quarter back with MADV_DONTNEED (it must read back
  * as zero), unmaps another piece, re-verifies, prints the guest's /proc/meminfo
- * head, then one line "shadowvisor-init: PASS" or "shadowvisor-init: FAIL ..."
- * and powers off through the kernel (reboot -> SBI SRST).
+ * head and its /proc/vmstat event counters, then one line
+ * "shadowvisor-init: PASS" or "shadowvisor-init: FAIL ..." and powers off
+ * through the kernel (reboot -> SBI SRST).
+ *
+ * With svmode=balloon on the kernel command line (the kernel hands unknown
+ * key=value words to init's environment) it is the balloon's workload instead:
+ * it dirties svtouch MiB (default 24) and frees it, so guest free memory is
+ * memory the host holds; prints MemTotal/MemFree once a second for svsecs
+ * seconds (default 8) while the balloon moves; then, with svalloc=N, a child
+ * maps and touches N MiB, and the line says whether it got the memory or the
+ * guest's OOM killer took it.
  *
  * Everything it prints is a function of the image: no times, no addresses
  * that depend on the host, so runs with and without host pressure compare. */
@@ -72,6 +81,90 @@ static void show_meminfo(void)
 	printf("%s", buf);
 }
 
+/* The /proc/vmstat event counters a swap or balloon run is read by. */
+static void show_vmstat(void)
+{
+	static char buf[4096];
+	static const char *const keys[] = { "pgfault ", "pgmajfault ", "pswpin ", "pswpout ", "oom_kill ", "balloon_inflate ", "balloon_deflate " };
+	int fd = open("/proc/vmstat", O_RDONLY);
+	if (fd < 0) {
+		printf("shadowvisor-init: no /proc/vmstat (%d)\n", errno);
+		return;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	printf("vmstat:");
+	for (char *line = buf; *line; ) {
+		char *end = line;
+		while (*end && *end != '\n')
+			end++;
+		char c = *end;
+		*end = 0;
+		for (unsigned k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (strncmp(line, keys[k], strlen(keys[k])) == 0)
+				printf(" %s", line);
+		if (!c)
+			break;
+		line = end + 1;
+	}
+	printf("\n");
+}
+
+/* nolibc has no strstr. */
+static char *find(char *s, const char *key)
+{
+	size_t n = strlen(key);
+	for (; *s; s++)
+		if (strncmp(s, key, n) == 0)
+			return s;
+	return 0;
+}
+
+/* The number after key and its padding (nolibc's atol does not skip blanks). */
+static long field_kb(char *buf, const char *key)
+{
+	char *p = find(buf, key);
+	if (!p)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ')
+		p++;
+	return atol(p);
+}
+
+/* MemTotal and MemFree in kB, from /proc/meminfo. */
+static void meminfo_kb(long *total, long *free_kb)
+{
+	static char buf[512];
+	*total = *free_kb = -1;
+	int fd = open("/proc/meminfo", O_RDONLY);
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	*total = field_kb(buf, "MemTotal:");
+	*free_kb = field_kb(buf, "MemFree:");
+}
+
+/* rv32 has only the time64 sleep: clock_nanosleep_time64(CLOCK_MONOTONIC). */
+static void sleep_seconds(long s)
+{
+	struct { long long sec, nsec; } ts = { s, 0 };
+	my_syscall4(__NR_clock_nanosleep_time64, 1, 0, &ts, 0);
+}
+
+static long env_long(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+	return v ? atol(v) : dflt;
+}
+
 static void power_off(void)
 {
 	my_syscall0(__NR_sync);
@@ -80,12 +173,67 @@ static void power_off(void)
 		;
 }
 
+/* Maps and touches mib MiB one word per page; 0 when every page could be written. */
+static int touch(long mib, int unmap)
+{
+	unsigned long bytes = (unsigned long)mib << 20;
+	volatile unsigned int *m = mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return -1;
+	for (unsigned long i = 0; i < bytes / 4; i += PAGE / 4)
+		m[i] = pattern(i, 7);
+	if (unmap)
+		munmap((void *)m, bytes);
+	return 0;
+}
+
+static int balloon_workload(void)
+{
+	long touch_mib = env_long("svtouch", 24), secs = env_long("svsecs", 8), alloc = env_long("svalloc", 0);
+	long total, free_kb;
+	if (touch_mib > 0 && touch(touch_mib, 1) != 0) {
+		printf("shadowvisor-init: FAIL cannot touch %ld MiB\n", touch_mib);
+		return 1;
+	}
+	printf("shadowvisor-init: balloon workload, touched and freed %ld MiB\n", touch_mib);
+	for (long t = 0; t <= secs; t++) {
+		if (t > 0)
+			sleep_seconds(1);
+		meminfo_kb(&total, &free_kb);
+		printf("shadowvisor-init: t=%lds MemTotal %ld kB MemFree %ld kB\n", t, total, free_kb);
+	}
+	if (alloc > 0) {
+		pid_t pid = fork();
+		if (pid == 0)
+			exit(touch(alloc, 0) == 0 ? 0 : 1);
+		int info[32] = { 0 };
+		long w = my_syscall5(__NR_waitid, P_PID, pid, info, WEXITED, 0);
+		/* si_code: CLD_EXITED 1, CLD_KILLED 2; si_status: the exit status or the signal. */
+		if (w == 0 && info[2] == 1 && info[5] == 0)
+			printf("shadowvisor-init: child got %ld MiB\n", alloc);
+		else if (w == 0 && info[2] == 2)
+			printf("shadowvisor-init: child killed by signal %d asking for %ld MiB\n", info[5], alloc);
+		else
+			printf("shadowvisor-init: child failed (waitid %ld, code %d, status %d)\n", w, info[2], info[5]);
+		meminfo_kb(&total, &free_kb);
+		printf("shadowvisor-init: after the child MemTotal %ld kB MemFree %ld kB\n", total, free_kb);
+	}
+	show_vmstat();
+	printf("shadowvisor-init: PASS\n");
+	return 0;
+}
+
 int main(void)
 {
 	printf("shadowvisor-init: PID %d, %d MiB of anonymous memory\n", getpid(), MEM_MIB);
 	if (mkdir("/proc", 0555) == 0 || errno == EEXIST)
 		mount("proc", "/proc", "proc", 0, 0);
 	show_meminfo();
+	const char *mode = getenv("svmode");
+	if (mode && strcmp(mode, "balloon") == 0) {
+		balloon_workload();
+		power_off();
+	}
 
 	volatile unsigned int *m = mmap(0, MEM_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) {
@@ -139,6 +287,7 @@ int main(void)
 	verify("final", m, q, 2 * q, 3);
 	verify("final", m, 2 * q, 3 * q, 1);
 	show_meminfo();
+	show_vmstat();
 
 	if (failures == 0)
 		printf("shadowvisor-init: PASS\n");

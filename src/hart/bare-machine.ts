@@ -16,14 +16,9 @@ import {
 } from './sv32.js';
 import { MIP_MTIP, MSTATUS_MXR, MSTATUS_SUM, PRIV_M } from './csr.js';
 import { warmUpHart } from './warmup.js';
+import { DeviceBus, type MmioDevice } from './bus.js';
 
-export interface MmioDevice {
-  name: string;
-  base: number;
-  size: number;
-  read(offset: number, width: 1 | 2 | 4): number;
-  write(offset: number, width: 1 | 2 | 4, value: number): void;
-}
+export type { MmioDevice } from './bus.js';
 
 export interface PhysWatch {
   pa: number;
@@ -112,11 +107,11 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
   readonly ramBase: number;
   readonly ramSize: number;
   readonly clint = new Clint();
-  readonly devices: MmioDevice[];
+  /** The CLINT and the caller's devices, decoded in one place. */
+  readonly bus: DeviceBus;
   readonly watches: PhysWatch[];
   lastPa = 0;
   lastSuperpage = false;
-  fault = false;
   private readonly ram32: Int32Array;
   private readonly walk = new Sv32Walk();
   /** Pages (pa >>> 12) that hold a watch. */
@@ -130,7 +125,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
     const buffer = new ArrayBuffer(this.ramSize);
     this.ram = new Uint8Array(buffer);
     this.ram32 = new Int32Array(buffer);
-    this.devices = [this.clint, ...(opts.devices ?? [])];
+    this.bus = new DeviceBus([this.clint, ...(opts.devices ?? [])]);
     this.watches = opts.watches ?? [];
     for (const w of this.watches) {
       w.pa = phys(w.pa);
@@ -167,7 +162,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
   }
 
   dump(): string {
-    const devs = this.devices.map((d) => `${d.name}@0x${d.base.toString(16)}+0x${d.size.toString(16)}`).join(' ');
+    const devs = this.bus.dump();
     const watches = this.watches.map((w) => `0x${w.pa.toString(16)}+${w.size}`).join(' ');
     return `ram 0x${this.ramBase.toString(16)}+0x${this.ramSize.toString(16)} devices: ${devs} watches: ${watches || '-'}\n`
       + this.hart.dump();
@@ -197,7 +192,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
       if (access === ACCESS_STORE && this.watchedPages.has(Math.floor(pa / 4096))) return TRANSLATE_MMIO;
       return off - (off % 4096);
     }
-    if (access !== ACCESS_FETCH && this.findDevice(pa) !== null) return TRANSLATE_MMIO;
+    if (access !== ACCESS_FETCH && this.bus.find(pa) !== null) return TRANSLATE_MMIO;
     hart.raiseFault(accessFaultCause(access), gva);
     return TRANSLATE_FAULT;
   }
@@ -219,12 +214,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
   read(pa: number, width: 1 | 2 | 4): number {
     const off = pa - this.ramBase;
     if (off >= 0 && off < this.ramSize) return this.readRam(off, width);
-    const d = this.findDevice(pa);
-    if (d === null) {
-      this.fault = true;
-      return 0;
-    }
-    return d.read(pa - d.base, width);
+    return this.bus.read(pa, width);
   }
 
   write(pa: number, width: 1 | 2 | 4, value: number): void {
@@ -236,19 +226,16 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
       }
       return;
     }
-    const d = this.findDevice(pa);
-    if (d === null) {
-      this.fault = true;
-      return;
-    }
-    d.write(pa - d.base, width, value);
+    this.bus.write(pa, width, value);
   }
 
-  private findDevice(pa: number): MmioDevice | null {
-    for (const d of this.devices) {
-      if (pa >= d.base && pa < d.base + d.size) return d;
-    }
-    return null;
+  /** The hart reads and clears it after every MMIO access: the bus's own flag. */
+  get fault(): boolean {
+    return this.bus.fault;
+  }
+
+  set fault(v: boolean) {
+    this.bus.fault = v;
   }
 
   // ------------------------------------------------------------ physical helpers

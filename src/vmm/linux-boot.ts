@@ -12,11 +12,14 @@
 //
 // What the tree says must be exactly what the hart and the VMM implement:
 // RV32IMA, Zicsr, Zifencei, Zicntr (cycle/time/instret), Sv32, one hart, the
-// SBI for console, timer and reset, and a 16550 at 0x10000000 without an
-// interrupt line (no PLIC yet).
+// SBI for console, timer and reset, a 16550 at 0x10000000 without an
+// interrupt line, the PLIC with hart 0's S-mode context, and the virtio-mmio
+// transports the VMM has (each with its PLIC source).
 
 import { buildFdt, fdtCells, fdtEmpty, fdtNode, fdtString, fdtStrings, fdtU64, u64Cells } from './fdt.js';
 import type { FdtNode, FdtValue } from './fdt.js';
+import { PLIC_BASE, PLIC_NDEV, PLIC_SIZE } from './devices/plic.js';
+import { VIRTIO_MMIO_SIZE } from './devices/virtio-mmio.js';
 
 /** "RISCV\0\0\0" at offset 48 (deprecated, still written) and "RSC\x05" at 56. */
 const IMAGE_MAGIC2 = 0x05435352;
@@ -34,7 +37,7 @@ export const HART_ISA = 'rv32ima_zicsr_zifencei_zicntr';
 export const HART_ISA_BASE = 'rv32i';
 export const HART_ISA_EXTENSIONS: readonly string[] = ['i', 'm', 'a', 'zicsr', 'zifencei', 'zicntr'];
 
-export const DEFAULT_BOOTARGS = 'earlycon=sbi console=hvc0';
+export const DEFAULT_BOOTARGS = 'earlycon=sbi console=hvc0 panic=-1';
 
 const UART_GPA = 0x10000000;
 const UART_CLOCK = 3686400;
@@ -74,6 +77,8 @@ export interface LinuxBootConfig {
   ramBytes: number;
   hartId: number;
   bootargs?: string;
+  /** virtio-mmio transports to announce: base gpa and PLIC source. */
+  virtio?: readonly { base: number; irq: number }[];
 }
 
 export interface LinuxBootPlan {
@@ -126,6 +131,15 @@ export function linuxDeviceTree(cfg: LinuxBootConfig & { bootargs: string; initr
     chosen['linux,initrd-end'] = fdtU64(cfg.initrd.end);
   }
   const INTC_PHANDLE = 1;
+  const PLIC_PHANDLE = 2;
+  // S-mode external interrupt (cause 9): the context Linux's PLIC driver keeps (irq-sifive-plic.c skips others).
+  const IRQ_S_EXT = 9;
+  const virtio = (cfg.virtio ?? []).map((v) => fdtNode(`virtio_mmio@${v.base.toString(16)}`, {
+    compatible: fdtString('virtio,mmio'),
+    reg: fdtCells(...u64Cells(v.base), ...u64Cells(VIRTIO_MMIO_SIZE)),
+    'interrupt-parent': fdtCells(PLIC_PHANDLE),
+    interrupts: fdtCells(v.irq),
+  }));
   return fdtNode('', {
     '#address-cells': fdtCells(2),
     '#size-cells': fdtCells(2),
@@ -167,11 +181,22 @@ export function linuxDeviceTree(cfg: LinuxBootConfig & { bootargs: string; initr
       compatible: fdtString('simple-bus'),
       ranges: fdtEmpty(),
     }, [
+      fdtNode(`plic@${PLIC_BASE.toString(16)}`, {
+        compatible: fdtStrings('sifive,plic-1.0.0', 'riscv,plic0'),
+        reg: fdtCells(...u64Cells(PLIC_BASE), ...u64Cells(PLIC_SIZE)),
+        '#address-cells': fdtCells(0),
+        '#interrupt-cells': fdtCells(1),
+        'interrupt-controller': fdtEmpty(),
+        'interrupts-extended': fdtCells(INTC_PHANDLE, IRQ_S_EXT),
+        'riscv,ndev': fdtCells(PLIC_NDEV),
+        phandle: fdtCells(PLIC_PHANDLE),
+      }),
       fdtNode(`serial@${UART_GPA.toString(16)}`, {
         compatible: fdtString('ns16550a'),
         reg: fdtCells(...u64Cells(UART_GPA), ...u64Cells(0x100)),
         'clock-frequency': fdtCells(UART_CLOCK),
       }),
+      ...virtio,
     ]),
   ]);
 }

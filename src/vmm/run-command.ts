@@ -10,7 +10,9 @@ import { flag, onePositional, parseCommandArgs, parseCount, parsePositiveCount, 
 import { writeFileSync } from 'node:fs';
 import { driveRun, EXIT_STDOUT_CLOSED, readImageFile, type CommandIo } from '../cli-io.js';
 import { Vmm, type VmmConfig, type VmmResult } from './vmm.js';
+import type { BalloonStats } from './devices/virtio-balloon.js';
 import type { KvmProtocol } from '../kvm/vm.js';
+import { BALLOON_OPTIONS, BALLOON_USAGE, balloonConfigOf } from './balloon-options.js';
 
 export const EXIT_USAGE = 2;
 
@@ -25,7 +27,7 @@ options:
   --kernel Image      boot a RISC-V Linux Image instead of an ELF: loaded at RAM
                       + text_offset, entered with a1 = a device tree the VMM builds
   --initrd FILE       an initramfs for --kernel (linux,initrd-start/end)
-  --append ARGS       the kernel command line (default "earlycon=sbi console=hvc0")
+  --append ARGS       the kernel command line (default "earlycon=sbi console=hvc0 panic=-1")
   --dtb-out FILE      also write the device tree given to --kernel to FILE
   --guest-mem SIZE    guest RAM at 0x80000000 (default 64M)
   --host-mem SIZE     host RAM the simulated kernel manages (default 32M);
@@ -37,7 +39,7 @@ options:
   --max-insns N       stop after N guest instructions (exit 124)
   --pressure SIZE     run a second host process that keeps SIZE of memory busy
                       (at most host RAM + swap, three times --host-mem)
-  --json              print the summary as one JSON object on the last line
+${BALLOON_USAGE}  --json              print the summary as one JSON object on the last line
   -h, --help          this text
 
 exit status: the guest's SBI system-reset reason (0 no reason, 1 system
@@ -66,6 +68,7 @@ export const RUN_OPTIONS = {
   seed: { type: 'string' },
   'max-insns': { type: 'string' },
   pressure: { type: 'string' },
+  ...BALLOON_OPTIONS,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -121,6 +124,7 @@ export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
   if (pressure !== undefined && pressure > pressureMax) {
     throw new UsageError(`--pressure: ${pressureText} is more than the host's RAM and swap together (at most ${pressureMax >> 10}K with --host-mem ${hostMemBytes >> 10}K)`);
   }
+  const balloon = balloonConfigOf(values, guestMemBytes);
   return {
     file,
     ...(kernel !== undefined ? {
@@ -134,6 +138,7 @@ export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
       seed,
       ...(maxInsns !== undefined ? { maxInsns } : {}),
       ...(pressure !== undefined ? { pressure: { bytes: pressure } } : {}),
+      ...(balloon !== undefined ? { balloon } : {}),
     },
   };
 }
@@ -159,6 +164,7 @@ export function summarize(args: RunArgs, r: VmmResult): Record<string, unknown> 
     instructions: r.stats.instructions,
     ticks: r.stats.ticks,
     sbiCalls: r.stats.sbiCalls,
+    ...(r.stats.balloon !== undefined ? { balloon: r.stats.balloon } : {}),
     kvm: g,
     host: h,
   };
@@ -182,8 +188,19 @@ function textSummary(s: ReturnType<typeof summarize>): string {
     `mmu notifier:  ${s.invalidations} invalidations, ${ag.calls} aging calls, ${ag.youngHits} young hits`,
     `rmap chains:   ${rmapLine(s.kvm)} (sptes per gfn at shutdown)`,
     `instructions:  ${s.instructions} (${s.ticks} simulated ticks, ${s.sbiCalls} SBI calls)`,
+    ...(s.balloon !== undefined ? [balloonLine(s.balloon as BalloonStats)] : []),
     '',
   ].join('\n');
+}
+
+function balloonLine(b: BalloonStats): string {
+  const mib = (pages: number) => `${(pages * 4096 / (1 << 20)).toFixed(1)} MiB`;
+  const g = b.guest;
+  const guest = b.statsUpdatedAt === null ? '' :
+    `; guest free ${mib((g.free_memory ?? 0) / 4096)} of ${mib((g.total_memory ?? 0) / 4096)} at tick ${b.statsUpdatedAt}`;
+  return `balloon:       target ${mib(b.targetPages)}, actual ${mib(b.actualPages)}, holds ${mib(b.inflatedPages)}; ` +
+    `${b.inflateRequests} inflate / ${b.deflateRequests} deflate requests, ${mib(b.reportedPages)} reported free, ` +
+    `host got back ${mib(b.hostFreedPages)}${guest}`;
 }
 
 export async function runCommand(argv: readonly string[], io: RunIo): Promise<number> {

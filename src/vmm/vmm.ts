@@ -4,7 +4,9 @@
 // a 16550 UART, and runs the vCPU as a simulated thread until the guest shuts down.
 //
 // Layout of the guest-physical space (QEMU virt's, so guests built for it fit):
+//   0x0c000000  PLIC, one context: hart 0's S-mode external interrupt (SEIP)
 //   0x10000000  16550 UART (MMIO: every access leaves the shadow MMU for the bus)
+//   0x10001000  virtio-mmio: the balloon, PLIC source 1, when --balloon asks for one
 //   0x80000000  RAM, guestMemBytes, memslot 0 -> hva of the VMM's mmap
 //
 // Boot state (RISC-V SBI spec, "boot": what OpenSBI hands a kernel): S-mode at the
@@ -33,13 +35,14 @@
 //   malformed ELF or an image outside RAM -> 2 (EXIT_BAD_ELF)
 
 import { EventEmitter } from 'eventemitter3';
-import { PRIV_S, CSR_MEDELEG, CSR_MIDELEG, CSR_MCOUNTEREN, IRQ_SSI, IRQ_STI, MIP_STIP, MIDELEG_MASK, MEDELEG_MASK, CAUSE_SUPERVISOR_ECALL } from '../hart/csr.js';
+import { PRIV_S, CSR_MEDELEG, CSR_MIDELEG, CSR_MCOUNTEREN, IRQ_SEI, IRQ_SSI, IRQ_STI, MIP_STIP, MIDELEG_MASK, MEDELEG_MASK, CAUSE_SUPERVISOR_ECALL } from '../hart/csr.js';
 import type { Hart } from '../hart/hart.js';
-import type { MmioBus } from '../hart/translator.js';
+import { DeviceBus } from '../hart/bus.js';
 import { HostKernel } from '../host/kernel.js';
 import type { HostStats } from '../host/kernel.js';
 import type { Process } from '../host/mm.js';
 import { PROT_READ, PROT_WRITE } from '../host/vma.js';
+import { MADV_DONTNEED } from '../host/kernel.js';
 import { Vm } from '../kvm/vm.js';
 import type { Vcpu, VcpuExit } from '../kvm/vcpu.js';
 import type { KvmProtocol } from '../kvm/vm.js';
@@ -48,7 +51,12 @@ import type { Task } from '../sched/index.js';
 import { ElfError, loadElf, parseElf } from './elf.js';
 import type { ElfImage } from './elf.js';
 import { ConsoleCapture } from './console-capture.js';
-import { Uart16550, UART_BASE, UART_SIZE } from './devices/uart.js';
+import { Uart16550 } from './devices/uart.js';
+import { Plic } from './devices/plic.js';
+import { VirtioMmio } from './devices/virtio-mmio.js';
+import { VirtioBalloon } from './devices/virtio-balloon.js';
+import type { BalloonConfig, BalloonStats } from './devices/virtio-balloon.js';
+import type { GuestMemory } from './devices/virtqueue.js';
 import { handleSbiCall, describeSbiCall } from './sbi.js';
 import { LinuxImageError, planLinuxBoot } from './linux-boot.js';
 import type { LinuxBootPlan } from './linux-boot.js';
@@ -58,6 +66,9 @@ import { REG_A0, REG_A1, SBI_ERR_FAILED, SBI_SUCCESS } from './sbi-constants.js'
 export { OUTPUT_KEEP_BYTES } from './console-capture.js';
 
 export const GUEST_RAM_BASE = 0x80000000;
+/** The first virtio-mmio transport and its PLIC source, where QEMU virt puts them. */
+export const VIRTIO_MMIO_BASE = 0x10001000;
+export const VIRTIO_BALLOON_IRQ = 1;
 export const EXIT_BAD_ELF = 2;
 export const EXIT_INTERNAL = 70;
 export const EXIT_LIMIT = 124;
@@ -105,6 +116,14 @@ export interface VmmConfig {
   events?: EventEmitter;
   /** Consulted by the vCPU loop around every run (a debugger's stops and steps). */
   gate?: VcpuGate;
+  /** A virtio-balloon at VIRTIO_MMIO_BASE, and targets to set while the guest runs. */
+  balloon?: BalloonConfig & { schedule?: readonly BalloonStep[] };
+}
+
+/** At simulated time `atTicks`, set the balloon's target to `targetPages`. */
+export interface BalloonStep {
+  readonly atTicks: number;
+  readonly targetPages: number;
 }
 
 /**
@@ -140,6 +159,8 @@ export interface VmmStats {
   /** Simulated time at the end of the run. */
   ticks: number;
   sbiCalls: number;
+  /** The balloon's device-side counters and the guest's last statistics (when there is a balloon). */
+  balloon?: BalloonStats;
 }
 
 export interface VmmResult {
@@ -214,6 +235,12 @@ export class Vmm {
   readonly kernel: HostKernel;
   readonly proc: Process;
   readonly uart: Uart16550;
+  readonly plic: Plic;
+  /** The balloon and its transport, when the config asks for one. */
+  readonly balloon: VirtioBalloon | null = null;
+  readonly balloonTransport: VirtioMmio | null = null;
+  /** Every device of the machine, decoded in one place (KVM's MMIO exits land here). */
+  readonly bus: DeviceBus;
   vm: Vm | null = null;
   image: ElfImage | null = null;
   /** Where bootLinux put the kernel, initrd and device tree. */
@@ -258,6 +285,29 @@ export class Vmm {
     // v7 is the 2008 notifier, which only a process of that era delivers.
     this.proc = this.kernel.createProcess('vmm', { era: config.protocol === 'v7' ? '2008' : 'modern' });
     this.uart = new Uart16550((b) => this.emit(b));
+    this.plic = new Plic((level) => {
+      // The PLIC's S-mode context is the hart's SEIP; a halted vCPU must wake for it.
+      this.hart?.setInterruptPending(IRQ_SEI, level);
+      if (level) this.vcpu?.kick();
+    });
+    this.bus = new DeviceBus([this.plic, this.uart]);
+    if (config.balloon) {
+      const balloon = new VirtioBalloon(config.balloon, {
+        discard: (gpa, len) => this.kernel.madvise(this.proc.mm, this.ramHva + (gpa - GUEST_RAM_BASE), len, MADV_DONTNEED),
+        footprintPages: () => this.proc.mm.anonRss + this.proc.mm.swapEnts,
+        freeFrames: () => this.kernel.frames.nrFree,
+        isRam: (gpa, len) => this.isGuestRam(gpa, len),
+        now: () => this.sched.now,
+      });
+      const transport = new VirtioMmio(balloon, {
+        name: 'virtio-balloon', base: VIRTIO_MMIO_BASE, mem: this.guestMemory(),
+        setIrq: (high) => this.plic.setLevel(VIRTIO_BALLOON_IRQ, high),
+      });
+      balloon.transport = transport;
+      this.balloon = balloon;
+      this.balloonTransport = transport;
+      this.bus.attach(transport);
+    }
     if (config.consoleInput) this.pushInput(config.consoleInput);
   }
 
@@ -317,6 +367,7 @@ export class Vmm {
       plan = planLinuxBoot(kernel, opts.initrd, {
         ramBase: GUEST_RAM_BASE, ramBytes: this.config.guestMemBytes, hartId: 0,
         ...(opts.bootargs !== undefined ? { bootargs: opts.bootargs } : {}),
+        ...(this.balloonTransport !== null ? { virtio: [{ base: VIRTIO_MMIO_BASE, irq: VIRTIO_BALLOON_IRQ }] } : {}),
       });
     } catch (e) {
       if (e instanceof LinuxImageError) {
@@ -332,6 +383,13 @@ export class Vmm {
 
   private spawnBoot(load: BootLoad): void {
     this.sched.spawn('vmm-boot', () => this.bootThread(load));
+    const balloon = this.balloon;
+    if (balloon !== null) {
+      this.sched.spawn('virtio-balloon', () => balloon.worker(), { daemon: true });
+      this.sched.spawn('virtio-balloon-stats', () => balloon.statsTimer(), { daemon: true });
+      const steps = this.config.balloon?.schedule ?? [];
+      if (steps.length > 0) this.sched.spawn('balloon-schedule', () => this.balloonSchedule(steps), { daemon: true });
+    }
     if (this.config.pressure) {
       const p = this.config.pressure;
       this.sched.spawn('pressure', () => this.pressureThread(p.bytes, p.periodTicks ?? 10), { daemon: true });
@@ -402,6 +460,7 @@ export class Vmm {
       instructions: this.hart?.instret ?? 0,
       ticks: this.sched.now,
       sbiCalls: this.sbiCalls,
+      ...(this.balloon !== null ? { balloon: this.balloon.stats() } : {}),
     };
   }
 
@@ -417,6 +476,8 @@ export class Vmm {
         `host RAM ${this.config.hostMemBytes >> 10} KiB, vcpu0 ${this.state}`,
       `sbi: ${this.sbiCalls} calls, timer ${this.stimecmp === Infinity ? 'off' : `at ${this.stimecmp}`}`,
       this.uart.dump(),
+      this.plic.dump(),
+      ...(this.balloonTransport !== null ? [this.balloonTransport.dump()] : []),
     ];
     if (this.hart) lines.push(this.hart.dump());
     if (this.vm) lines.push(this.vm.dump());
@@ -455,7 +516,7 @@ export class Vmm {
       }
     }
 
-    const vcpu = vm.createVcpu(0, { bus: this.makeBus() });
+    const vcpu = vm.createVcpu(0, { bus: this.bus });
     const hart = vcpu.hart;
     this.hart = hart;
     resetHart(hart, load.entry, load.a1);
@@ -475,6 +536,8 @@ export class Vmm {
    * host, which is what a checker audits.
    */
   private *teardown(): Task {
+    // The device threads reach guest memory through the VMM's mapping: stop them first.
+    if (this.balloon !== null) yield* this.balloon.quiesce();
     if (this.vm !== null) yield* this.vm.destroy();
     yield* this.kernel.exitProcess(this.proc);
     // Let reclaim that was mid-flight finish, so the host is quiescent for audits.
@@ -631,6 +694,35 @@ export class Vmm {
     }
   }
 
+  private *balloonSchedule(steps: readonly BalloonStep[]): Task {
+    for (const step of [...steps].sort((a, b) => a.atTicks - b.atTicks)) {
+      const wait = step.atTicks - this.sched.now;
+      if (wait > 0) yield* sleepTicks(wait, 'balloon schedule');
+      if (this.result !== null) return;
+      this.balloon?.setTarget(step.targetPages);
+    }
+  }
+
+  /** Guest RAM as the devices reach it: the VMM's own mapping, through the host (it may fault and sleep). */
+  private guestMemory(): GuestMemory {
+    const k = this.kernel;
+    const mm = this.proc.mm;
+    const hvaOf = (gpa: number) => this.ramHva + (gpa - GUEST_RAM_BASE);
+    return {
+      isRam: (gpa, len) => this.isGuestRam(gpa, len),
+      *read(gpa, dst) {
+        return (yield* k.accessRead(mm, hvaOf(gpa), dst)) === 0;
+      },
+      *write(gpa, src) {
+        return (yield* k.accessWrite(mm, hvaOf(gpa), src)) === 0;
+      },
+    };
+  }
+
+  private isGuestRam(gpa: number, len: number): boolean {
+    return this.ramHva >= 0 && Number.isInteger(gpa) && len >= 0 && gpa >= GUEST_RAM_BASE && gpa + len <= GUEST_RAM_BASE + this.config.guestMemBytes;
+  }
+
   // ---- SBI plumbing ------------------------------------------------------------------------
 
   private sbiCtx: SbiContext | null = null;
@@ -737,25 +829,6 @@ export class Vmm {
   }
 
   // ---- devices and console -------------------------------------------------------------------
-
-  private makeBus(): MmioBus {
-    const uart = this.uart;
-    const bus: MmioBus = {
-      fault: false,
-      read(pa, width) {
-        const p = pa >>> 0;
-        if (p >= UART_BASE && p < UART_BASE + UART_SIZE) return uart.read(p - UART_BASE, width);
-        bus.fault = true;
-        return 0;
-      },
-      write(pa, width, value) {
-        const p = pa >>> 0;
-        if (p >= UART_BASE && p < UART_BASE + UART_SIZE) return uart.write(p - UART_BASE, width, value);
-        bus.fault = true;
-      },
-    };
-    return bus;
-  }
 
   private pending: number[] = [];
 
