@@ -35,6 +35,8 @@ PROGRAMS=(
   "sguest-fault-forever|hostile.c|-DFAULT_FOREVER"
   "sguest-flood-dbcn|hostile.c|-DFLOOD_DBCN"
   "sguest-flood-uart|hostile.c|-DFLOOD_UART"
+  # A virtio-balloon driver of our own (1 MiB of data, needs 8 MiB of guest RAM).
+  "sguest-balloon|balloon.c|"
 )
 
 mkdir -p "$out"
