@@ -1,6 +1,7 @@
 // npm run bench [-- --quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 // Runs every benchmark section in turn; new sections register in SECTIONS.
 
+import { balloonSection } from './balloon.js';
 import { hartSection } from './hart.js';
 import { gruSection } from './gru.js';
 import { hostSection } from './host.js';
@@ -10,7 +11,7 @@ import { processSection } from './process.js';
 import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, gruSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
