@@ -193,9 +193,16 @@ export function summarize(records: readonly RunRecord[]): SummaryRow[] {
   return [...rows.values()];
 }
 
+/** The options that name a whole guest, as `torture` and `replay` take them. */
+function guestArgs(g: GuestSpec): string {
+  const q = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`);
+  const image = g.linux ? [`--kernel ${q(g.path)}`, ...(g.linux.initrd !== undefined ? [`--initrd ${q(g.linux.initrd)}`] : []), ...(g.linux.append !== undefined ? [`--append ${q(g.linux.append)}`] : [])] : [`--guest ${q(g.path)}`];
+  return [...image, `--guest-mem ${g.guestMem / 1024}K`, `--host-mem ${g.hostMem / 1024}K`].join(' ');
+}
+
 /** The command line that re-runs a failing record bit for bit. */
 export function reproduceCommand(r: RunRecord): string {
-  const parts = ['shadowvisor replay', r.guest ? `--guest ${r.guest.path} --guest-mem ${r.guest.guestMem / 1024}K --host-mem ${r.guest.hostMem / 1024}K` : `--scenario ${r.scenario}`, `--protocol ${r.protocol}`];
+  const parts = ['shadowvisor replay', r.guest ? guestArgs(r.guest) : `--scenario ${r.scenario}`, `--protocol ${r.protocol}`];
   if (r.guest) parts.push(`--seed ${r.seed}`);
   else if (r.policy === 'exhaustive') parts.push(`--schedule ${(r.schedule ?? []).join(',') || '-'}`);
   else parts.push(`--policy ${r.policy}`, `--seed ${r.seed}`);

@@ -43,8 +43,11 @@ options:
   --preemptions K                 pct depth - 1, exhaustive bound; default 2
   --mutation NAME                 run with one safety switch off (see --mutations)
   --guest FILE.elf                a whole S-mode guest too (only it, without --scenario), judged
-                                  against a run with host RAM to spare; random policy only
-  --guest-mem SIZE --host-mem SIZE  its RAM and the host's (default 4M and 2M: it swaps)
+                                  against a run with host RAM to spare (exit status, output, and
+                                  the hash of guest memory at the end); random policy only
+  --kernel Image [--initrd FILE] [--append ARGS]
+                                  the same with a Linux guest (a boot is seconds: few seeds)
+  --guest-mem SIZE --host-mem SIZE  its RAM and the host's (default 4M and 2M, Linux 64M and 24M)
   --shard I/N                     this machine's share: seeds with seed % N == I - 1
                                   (exhaustive: searches by index); e.g. --shard $((JOB_COMPLETION_INDEX+1))/N
   --workers N                     worker threads (default 1: this thread)
@@ -54,6 +57,7 @@ options:
 
 export const REPLAY_USAGE = `usage: shadowvisor replay --scenario S --protocol P (--policy random|pct --seed N | --schedule C,C,...) [options]
        shadowvisor replay --guest FILE.elf --guest-mem SIZE --host-mem SIZE --protocol P --seed N [options]
+       shadowvisor replay --kernel Image [--initrd FILE] [--append ARGS] --guest-mem SIZE --host-mem SIZE --protocol P --seed N
 
   re-runs one torture run bit for bit and prints its verdict and last events
   --preemptions K      as the campaign had it (pct)
@@ -116,21 +120,39 @@ const TORTURE_OPTIONS = {
   list: { type: 'boolean' },
   mutations: { type: 'boolean' },
   guest: { type: 'string' },
+  kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  append: { type: 'string' },
   'guest-mem': { type: 'string' },
   'host-mem': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 function guestSpec(values: Record<string, string | boolean | undefined>): GuestSpec | undefined {
-  const path = stringOption(values, 'guest');
+  const elf = stringOption(values, 'guest');
+  const kernel = stringOption(values, 'kernel');
+  if (elf !== undefined && kernel !== undefined) throw new UsageError('--guest and --kernel: give one');
+  const path = elf ?? kernel;
+  if (kernel === undefined) for (const o of ['initrd', 'append']) if (stringOption(values, o) !== undefined) throw new UsageError(`--${o} goes with --kernel`);
   if (path === undefined) {
-    for (const o of ['guest-mem', 'host-mem']) if (stringOption(values, o) !== undefined) throw new UsageError(`--${o} goes with --guest`);
+    for (const o of ['guest-mem', 'host-mem']) if (stringOption(values, o) !== undefined) throw new UsageError(`--${o} goes with --guest or --kernel`);
     return undefined;
   }
-  if (!existsSync(path)) throw new UsageError(`--guest: ${path}: no such file`);
+  const initrd = stringOption(values, 'initrd');
+  const append = stringOption(values, 'append');
+  for (const [o, f] of [[kernel ? '--kernel' : '--guest', path], ['--initrd', initrd]] as const) {
+    if (f !== undefined && !existsSync(f)) throw new UsageError(`${o}: ${f}: no such file`);
+  }
   const gm = stringOption(values, 'guest-mem');
   const hm = stringOption(values, 'host-mem');
-  return { path, guestMem: gm === undefined ? 4 << 20 : parseSize('--guest-mem', gm), hostMem: hm === undefined ? 2 << 20 : parseSize('--host-mem', hm) };
+  // Linux's defaults are the README's pressure run; an S-mode guest's swap at 4M over 2M.
+  const [gDefault, hDefault] = kernel !== undefined ? [64 << 20, 24 << 20] : [4 << 20, 2 << 20];
+  return {
+    path,
+    guestMem: gm === undefined ? gDefault : parseSize('--guest-mem', gm),
+    hostMem: hm === undefined ? hDefault : parseSize('--host-mem', hm),
+    ...(kernel !== undefined ? { linux: { ...(initrd !== undefined ? { initrd } : {}), ...(append !== undefined ? { append } : {}) } } : {}),
+  };
 }
 
 function wrap(text: string, indent: string, width = 96): string {
@@ -428,6 +450,9 @@ const REPLAY_OPTIONS = {
   events: { type: 'string' },
   'trace-out': { type: 'string' },
   guest: { type: 'string' },
+  kernel: { type: 'string' },
+  initrd: { type: 'string' },
+  append: { type: 'string' },
   'guest-mem': { type: 'string' },
   'host-mem': { type: 'string' },
   json: { type: 'boolean' },
@@ -443,8 +468,8 @@ export async function replayCommand(argv: readonly string[], io: TortureIo): Pro
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const guest = guestSpec(values);
   const name = stringOption(values, 'scenario');
-  if (name === undefined && guest === undefined) throw new UsageError('--scenario (or --guest) is required');
-  if (name !== undefined && guest !== undefined) throw new UsageError('--scenario and --guest: give one');
+  if (name === undefined && guest === undefined) throw new UsageError('--scenario (or --guest, or --kernel) is required');
+  if (name !== undefined && guest !== undefined) throw new UsageError('--scenario and a whole guest: give one');
   const scenario = name === undefined ? undefined : scenarioByName(name);
   if (name !== undefined && scenario === undefined) throw new UsageError(`--scenario: '${name}' is not one of ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const protocolText = stringOption(values, 'protocol');

@@ -1,6 +1,8 @@
-// Whole-guest torture runs: an S-mode ELF booted by the VMM on guest RAM larger than
-// host RAM, so the host swaps it while the guest runs. Judged against a reference run
-// of the same image with host RAM to spare (same output, same exit status), with the
+// Whole-guest torture runs: an S-mode ELF, or a Linux Image with its initrd and
+// command line, booted by the VMM on guest RAM larger than host RAM, so the host
+// swaps it while the guest runs. Judged against a reference run of the same image
+// with host RAM to spare (same output, same exit status, and the same guest memory
+// at the end: guestMemoryHash, taken before teardown), with the
 // coherency audit at a fixed interval of scheduler steps, and after the VMM's own
 // teardown (KVM_DESTROY_VM, exit_mmap) with the leak audit: host invariants, every
 // frame back, no shadow page left. pin's expected end when guest RAM exceeds host
@@ -9,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { auditCoherency } from '../check/coherency.js';
+import { guestMemoryHash } from '../check/guest-memory.js';
 import { auditKernel } from '../host/audit.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { EXIT_OOM, Vmm } from '../vmm/vmm.js';
@@ -18,20 +21,40 @@ import type { Mutation, RunOutcome, Verdict, ViolationKind } from './scenario.js
 import { TraceLog } from './trace.js';
 
 export interface GuestSpec {
+  /** The ELF, or with `linux` the kernel Image. */
   path: string;
   guestMem: number;
   hostMem: number;
+  linux?: { initrd?: string; append?: string };
 }
 
 /** Steps between two coherency audits of a whole guest (its shadow-page half every 16th). */
 export const GUEST_AUDIT_EVERY = 256;
+/** A Linux boot takes millions of steps over 64 MiB: audit less often. */
+export const LINUX_AUDIT_EVERY = 20_000;
 
 export function guestName(g: GuestSpec): string {
-  return `guest:${basename(g.path)}`;
+  return `${g.linux ? 'linux' : 'guest'}:${basename(g.path)}`;
+}
+
+/** What a Vmm needs for a whole-guest run, and how often to audit it. */
+function bootGuest(vmm: Vmm, g: GuestSpec): string | null {
+  if (g.linux === undefined) return vmm.boot(image(g.path));
+  return vmm.bootLinux(image(g.path), {
+    ...(g.linux.initrd !== undefined ? { initrd: image(g.linux.initrd) } : {}),
+    ...(g.linux.append !== undefined ? { bootargs: g.linux.append } : {}),
+  });
+}
+
+/** Records the guest memory hash just before the VMM tears guest RAM down. */
+function hashAtEnd(into: { hash: string | null }) {
+  return (vmm: Vmm) => {
+    into.hash = guestMemoryHash(vmm.kernel, vmm.proc.mm, vmm.ramHva, vmm.config.guestMemBytes);
+  };
 }
 
 const images = new Map<string, Uint8Array>();
-const references = new Map<string, VmmResult>();
+const references = new Map<string, { result: VmmResult; memoryHash: string | null }>();
 
 function image(path: string): Uint8Array {
   let img = images.get(path);
@@ -43,13 +66,14 @@ function image(path: string): Uint8Array {
 }
 
 /** The same guest with host RAM to spare: what a run under pressure must print and return. */
-export function referenceRun(g: GuestSpec): VmmResult {
-  const key = `${g.path}|${g.guestMem}`;
+export function referenceRun(g: GuestSpec): { result: VmmResult; memoryHash: string | null } {
+  const key = JSON.stringify([g.path, g.guestMem, g.linux ?? null]);
   let r = references.get(key);
   if (r === undefined) {
-    const vmm = new Vmm({ guestMemBytes: g.guestMem, hostMemBytes: g.guestMem * 2 + (1 << 20), protocol: 'modern', seed: 1 });
-    vmm.boot(image(g.path));
-    r = vmm.run();
+    const end = { hash: null as string | null };
+    const vmm = new Vmm({ guestMemBytes: g.guestMem, hostMemBytes: g.guestMem * 2 + (1 << 20), protocol: 'modern', seed: 1, beforeTeardown: hashAtEnd(end) });
+    bootGuest(vmm, g);
+    r = { result: vmm.run(), memoryHash: end.hash };
     references.set(key, r);
   }
   return r;
@@ -65,11 +89,13 @@ function firstDifference(a: string, b: string): string {
 }
 
 export function runGuestUnit(g: GuestSpec, protocol: KvmProtocol, seed: number, mutation: Mutation | null, opts: { trace?: boolean; traceLimit?: number } = {}): RunOutcome {
-  const ref = referenceRun(g);
+  const { result: ref, memoryHash: refHash } = referenceRun(g);
   const log = opts.trace ? new TraceLog(opts.traceLimit) : null;
-  const vmm = new Vmm({ guestMemBytes: g.guestMem, hostMemBytes: g.hostMem, protocol, seed, ...(log ? { events: log.events } : {}) });
+  const end = { hash: null as string | null };
+  const vmm = new Vmm({ guestMemBytes: g.guestMem, hostMemBytes: g.hostMem, protocol, seed, beforeTeardown: hashAtEnd(end), ...(log ? { events: log.events } : {}) });
   log?.attach(vmm.sched);
-  const bootError = vmm.boot(image(g.path));
+  const bootError = bootGuest(vmm, g);
+  const auditEvery = g.linux ? LINUX_AUDIT_EVERY : GUEST_AUDIT_EVERY;
   let violation: { kind: ViolationKind; problems: string[]; step: number } | null = null;
   let applied = mutation === null;
   let steps = 0;
@@ -82,8 +108,8 @@ export function runGuestUnit(g: GuestSpec, protocol: KvmProtocol, seed: number, 
           applyMutation(vmm.kernel, vm, mutation!);
           applied = true;
         }
-        if (++steps % GUEST_AUDIT_EVERY !== 0 || vm.destroyed) return false;
-        const problems = auditCoherency(vm, { mmu: steps % (GUEST_AUDIT_EVERY * 16) === 0 });
+        if (++steps % auditEvery !== 0 || vm.destroyed) return false;
+        const problems = auditCoherency(vm, { mmu: steps % (auditEvery * 16) === 0 });
         if (problems.length === 0) return false;
         violation = { kind: 'coherency', problems, step: vmm.sched.steps };
         return true;
@@ -108,6 +134,8 @@ export function runGuestUnit(g: GuestSpec, protocol: KvmProtocol, seed: number, 
     else if (oomExpected) verdict = leaks.length > 0 ? fail('leak', leaks) : { ok: true, problems: [], step: vmm.sched.steps, note: 'pin: OOM kill with guest RAM over host RAM (expected)' };
     else if (r.exitCode !== ref.exitCode || r.output !== ref.output) {
       verdict = fail('data', [r.exitCode !== ref.exitCode ? `exit status ${r.exitCode} (${r.reason}${r.message ? `: ${r.message.split('\n')[0]}` : ''}), the reference run's is ${ref.exitCode}` : firstDifference(r.output, ref.output)]);
+    } else if (end.hash !== refHash) {
+      verdict = fail('data', [`guest memory at the end hashes to ${end.hash ?? 'nothing (not taken)'}, the reference run's to ${refHash ?? 'nothing'}: the output agrees, the memory does not`]);
     } else if (leaks.length > 0) verdict = fail('leak', leaks);
     else verdict = { ok: true, problems: [], step: vmm.sched.steps };
   }

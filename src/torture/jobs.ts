@@ -9,7 +9,7 @@ import type { KillResult, KillSearch } from './mutations.js';
 import { runScenario } from './scenario.js';
 import type { Mutation, PolicyName } from './scenario.js';
 import { scenarioByName } from './scenarios/index.js';
-import { runGuestUnit } from './guest.js';
+import { guestName, runGuestUnit } from './guest.js';
 import type { GuestSpec } from './guest.js';
 
 export interface RunBatch {
@@ -39,7 +39,7 @@ export function runJob(job: Job): JobResult {
   if (job.kind === 'runs') {
     const records = job.units.map((u) =>
       runUnit(
-        u.scenario.startsWith('guest:')
+        job.guest !== undefined && u.scenario === guestName(job.guest)
           ? { name: u.scenario, scenario: null, guest: job.guest!, protocol: u.protocol, seed: u.seed }
           : { name: u.scenario, scenario: scenario(u.scenario), protocol: u.protocol, seed: u.seed },
         { policy: job.policy, preemptions: job.preemptions, mutation: job.mutation },

@@ -116,6 +116,11 @@ export interface VmmConfig {
   events?: EventEmitter;
   /** Consulted by the vCPU loop around every run (a debugger's stops and steps). */
   gate?: VcpuGate;
+  /**
+   * Called once the guest has ended, before KVM_DESTROY_VM and the VMM's exit
+   * unmap guest RAM: the last moment a checker can look at the guest's memory.
+   */
+  beforeTeardown?: (vmm: Vmm) => void;
   /** A virtio-balloon at VIRTIO_MMIO_BASE, and targets to set while the guest runs. */
   balloon?: BalloonConfig & { schedule?: readonly BalloonStep[] };
 }
@@ -538,6 +543,7 @@ export class Vmm {
   private *teardown(): Task {
     // The device threads reach guest memory through the VMM's mapping: stop them first.
     if (this.balloon !== null) yield* this.balloon.quiesce();
+    if (this.ramHva >= 0 && !this.proc.killed) this.config.beforeTeardown?.(this);
     if (this.vm !== null) yield* this.vm.destroy();
     yield* this.kernel.exitProcess(this.proc);
     // Let reclaim that was mid-flight finish, so the host is quiescent for audits.

@@ -16,8 +16,9 @@ const guest: GuestSpec = {
 describe('a whole guest under memory pressure', () => {
   it('the reference run passes', () => {
     const ref = referenceRun(guest);
-    expect(ref.exitCode).toBe(0);
-    expect(ref.output).toMatch(/checksum/);
+    expect(ref.result.exitCode).toBe(0);
+    expect(ref.result.output).toMatch(/checksum/);
+    expect(ref.memoryHash).toMatch(/^[0-9a-f]{8}$/);
   });
 
   it('modern and v7 print what the reference prints; pin ends in the expected OOM kill; no leak', async () => {
