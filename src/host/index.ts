@@ -46,4 +46,5 @@ export * from './pte.js';
 export { PROT_NONE, PROT_READ, PROT_WRITE, MMAP_MIN_ADDR, TASK_SIZE, type Vma } from './vma.js';
 export { auditKernel, checkInvariants, InvariantError, type AuditOptions } from './audit.js';
 export { HOST_EVENT, type HostEvent, type VmStats } from './stats.js';
+export type { UserPageReclaim } from './vmscan.js';
 export type { OomReport } from './oom.js';

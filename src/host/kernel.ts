@@ -25,7 +25,8 @@ import { PAGE_SHIFT, PAGE_SIZE, PTE_WRITE, PTE_YOUNG, ptePresent } from './pte.j
 import { HostContext } from './stats.js';
 import type { VmStats } from './stats.js';
 import { SwapDevice } from './swap.js';
-import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, nodeHopeless, shrinkNode } from './vmscan.js';
+import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, nodeHopeless, reclaimUserPage, shrinkNode } from './vmscan.js';
+import type { UserPageReclaim } from './vmscan.js';
 import { PROT_READ, PROT_WRITE, isPageAligned, pageAlignUp } from './vma.js';
 
 export const MADV_DONTNEED = 4;
@@ -418,6 +419,11 @@ export class HostKernel {
   /** Forced reclaim (like writing to memory.reclaim): returns pages freed. */
   reclaim(nrPages: number): Task<number> {
     return shrinkNode(this, nrPages);
+  }
+
+  /** Reclaims the one page mapping hva in mm now (reclaim_pages, as MADV_PAGEOUT does), or says why not. */
+  reclaimUserPage(mm: Mm, hva: number): Task<UserPageReclaim> {
+    return reclaimUserPage(this, mm, hva);
   }
 
   /**

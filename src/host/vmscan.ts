@@ -10,9 +10,11 @@
 
 import { preempt } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { PG_active, PG_dirty, PG_isolated, PG_lru, PG_referenced, PG_swapcache, PG_writeback } from './frames.js';
+import { GUP_PIN_COUNTING_BIAS, PG_active, PG_dirty, PG_isolated, PG_lru, PG_referenced, PG_swapcache, PG_writeback } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from './lru.js';
+import type { Mm } from './mm.js';
+import { PAGE_SIZE, ptePfn, ptePresent, pteIsSwap, pteSwapSlot } from './pte.js';
 import { folioReferenced, tryToUnmap } from './rmap.js';
 
 export const SWAP_CLUSTER_MAX = 32;
@@ -55,13 +57,25 @@ function* shrinkActiveList(k: HostKernel, nrToScan: number): Task {
   }
 }
 
-function* shrinkFolio(k: HostKernel, pfn: number): Task<Verdict> {
+/**
+ * Why shrink_folio_list did not free a page, for a caller that names it
+ * (reclaimUserPage); the scan passes none. ignoreReferences is reclaim_pages':
+ * the caller asked for this page, so a recent access does not keep it.
+ */
+interface ShrinkControl {
+  ignoreReferences: boolean;
+  why: string;
+  /** pageout wrote the page (a clean page still in the swap cache needs no write). */
+  wrote: boolean;
+}
+
+function* shrinkFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null = null): Task<Verdict> {
   const fr = k.frames;
   const stats = k.ctx.stats;
-  if (!fr.trylockPage(pfn)) return Verdict.Keep;
+  if (!fr.trylockPage(pfn)) return keep(sc, Verdict.Keep, 'the page is locked (I/O or another reclaimer holds it)');
   let verdict: Verdict;
   try {
-    verdict = yield* shrinkLockedFolio(k, pfn);
+    verdict = yield* shrinkLockedFolio(k, pfn, sc);
   } catch (e) {
     fr.unlockPage(pfn);
     throw e;
@@ -81,34 +95,42 @@ function* shrinkFolio(k: HostKernel, pfn: number): Task<Verdict> {
   return verdict;
 }
 
-function* shrinkLockedFolio(k: HostKernel, pfn: number): Task<Verdict> {
+function keep(sc: ShrinkControl | null, v: Verdict, why: string): Verdict {
+  if (sc !== null) sc.why = why;
+  return v;
+}
+
+function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null): Task<Verdict> {
   const fr = k.frames;
   const stats = k.ctx.stats;
 
   // folio_check_references
-  const referencedPtes = yield* folioReferenced(k, pfn);
-  const referencedFolio = fr.testClearFlag(pfn, PG_referenced);
-  if (referencedPtes === -1) return Verdict.Activate;
-  if (referencedPtes > 0) {
-    fr.flags[pfn]! |= PG_referenced;
-    return referencedFolio || referencedPtes > 1 ? Verdict.Activate : Verdict.Keep;
+  if (sc === null || !sc.ignoreReferences) {
+    const referencedPtes = yield* folioReferenced(k, pfn);
+    const referencedFolio = fr.testClearFlag(pfn, PG_referenced);
+    if (referencedPtes === -1) return Verdict.Activate;
+    if (referencedPtes > 0) {
+      fr.flags[pfn]! |= PG_referenced;
+      return referencedFolio || referencedPtes > 1 ? Verdict.Activate : Verdict.Keep;
+    }
   }
 
   if (fr.maybePinned(pfn)) {
     stats.pgkeepPinned++;
-    return Verdict.Activate;
+    return keep(sc, Verdict.Activate, `the page is pinned (a FOLL_PIN reference: refcount ${fr.refcount[pfn]} >= ${GUP_PIN_COUNTING_BIAS}); reclaim must leave it`);
   }
 
   if (!(fr.flags[pfn]! & PG_swapcache)) {
     // An anon page nobody maps (munmap/exit while someone held a reference): nothing to
     // write; it goes when the last reference does.
-    if (fr.mapcount[pfn] === 0) return Verdict.Keep;
-    if (!k.swap.addToSwap(pfn)) return Verdict.Activate;
+    if (fr.mapcount[pfn] === 0) return keep(sc, Verdict.Keep, 'nobody maps the page (it goes when its last reference does)');
+    if (!k.swap.addToSwap(pfn)) return keep(sc, Verdict.Activate, 'no free swap slot');
   }
 
   if (fr.mapcount[pfn]! > 0) {
     const unmapped = yield* tryToUnmap(k, pfn);
-    if (!unmapped) return Verdict.Activate;
+    // The 2008 try_to_unmap_one keeps a young page; either era keeps one pinned meanwhile.
+    if (!unmapped) return keep(sc, Verdict.Activate, 'try_to_unmap left it mapped (pinned meanwhile, or young under the 2008 protocol: aging cleared the bit, try again)');
   }
 
   // A clean page still in the swap cache (a read swap-in that kept its slot) skips
@@ -121,19 +143,21 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number): Task<Verdict> {
     // now (the page cannot be freed); keep it, clean or not, for a later pass.
     if (fr.refcount[pfn] !== 2) {
       stats.pgkeepRefd++;
-      return Verdict.Keep;
+      return keep(sc, Verdict.Keep, `unmapped, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) made writing it pointless`);
     }
     fr.flags[pfn]! = (fr.flags[pfn]! & ~PG_dirty) | PG_writeback;
+    if (sc !== null) sc.wrote = true;
     yield* k.swap.writePage(pfn);
     fr.flags[pfn]! &= ~PG_writeback;
     // Redirtied through a reference taken during the write (put_page(dirty)).
-    if (fr.flags[pfn]! & PG_dirty) return Verdict.Keep;
+    if (fr.flags[pfn]! & PG_dirty) return keep(sc, Verdict.Keep, 'written to swap, then redirtied through a reference taken during the write');
   }
 
   // __remove_mapping: folio_ref_freeze(isolation + swap cache)
   if (fr.mapcount[pfn] !== 0 || fr.refcount[pfn] !== 2) {
     stats.pgkeepRefd++;
-    return Verdict.Keep;
+    return keep(sc, Verdict.Keep, fr.mapcount[pfn] !== 0 ? 'mapped again during pageout'
+      : `written to swap, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) hold the frame`);
   }
   k.swap.deleteFromSwapCache(pfn);
   return Verdict.Freed;
@@ -193,6 +217,56 @@ export function* shrinkNode(k: HostKernel, nrToReclaim: number): Task<number> {
     }
   }
   return reclaimed;
+}
+
+/** What reclaimUserPage did with the page behind one user address. */
+export type UserPageReclaim =
+  /** Written to swap (or already there, clean) and freed: the pte holds the swap entry. */
+  | { readonly kind: 'freed'; readonly pfn: number; readonly written: boolean }
+  /** Unmapped to its swap entry, but the frame stays in the swap cache (why says what holds it). */
+  | { readonly kind: 'swapcache'; readonly pfn: number; readonly why: string }
+  /** Still mapped, nothing written: why says what kept it. */
+  | { readonly kind: 'kept'; readonly pfn: number; readonly why: string }
+  /** Not resident: a swap entry already (slot), or no pte at all (never touched, or discarded). */
+  | { readonly kind: 'swapped'; readonly slot: number }
+  | { readonly kind: 'none' };
+
+/**
+ * reclaim_pages() for the one page that maps hva in mm, reached the way
+ * MADV_PAGEOUT reaches it: under the PT lock find the page and isolate it from
+ * its LRU, then shrink_folio_list with ignore_references (the caller asked for
+ * this page, so a recent access does not save it): add_to_swap, try_to_unmap
+ * (the notifiers zap every secondary mapping), pageout, free. A page reclaim must
+ * not take (pinned, locked, isolated by another reclaimer) stays mapped and goes
+ * back on its LRU (activated where shrink_folio_list activates), with the reason.
+ */
+export function* reclaimUserPage(k: HostKernel, mm: Mm, hva: number): Task<UserPageReclaim> {
+  const fr = k.frames;
+  yield* mm.ptl.lock();
+  const pte = mm.pt.get(Math.floor(hva / PAGE_SIZE));
+  if (!ptePresent(pte)) {
+    mm.ptl.unlock();
+    return pteIsSwap(pte) ? { kind: 'swapped', slot: pteSwapSlot(pte) } : { kind: 'none' };
+  }
+  const pfn = ptePfn(pte);
+  if (!(fr.flags[pfn]! & PG_lru)) {
+    mm.ptl.unlock();
+    const why = fr.flags[pfn]! & PG_isolated ? 'another reclaimer has it isolated right now' : 'the page is on no LRU list (unevictable)';
+    return { kind: 'kept', pfn, why };
+  }
+  k.lru.isolate(pfn);
+  k.nrIsolated++;
+  mm.ptl.unlock();
+  const sc: ShrinkControl = { ignoreReferences: true, why: '', wrote: false };
+  const v = yield* shrinkFolio(k, pfn, sc);
+  if (v === Verdict.Freed) return { kind: 'freed', pfn, written: sc.wrote };
+  const unmapped = fr.mapcount[pfn] === 0 && (fr.flags[pfn]! & PG_swapcache) !== 0;
+  if (v === Verdict.Activate) {
+    fr.flags[pfn]! |= PG_active;
+    k.ctx.stats.pgactivate++;
+  }
+  putback(k, pfn);
+  return unmapped ? { kind: 'swapcache', pfn, why: sc.why } : { kind: 'kept', pfn, why: sc.why };
 }
 
 /**
