@@ -18,6 +18,7 @@ import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from '../host/lru.js';
 import { PG_dirty, PG_free, PG_referenced, PG_swapcache } from '../host/frames.js';
 import { sleepTicks } from '../sched/index.js';
 import { memInfo, userPageWhere, type UserPageWhere } from '../host/inspect.js';
+import type { UserPageReclaim } from '../host/index.js';
 import { PAGE_SIZE, pteDirty, pteWrite, pteYoung } from '../host/pte.js';
 import { gpaToHva, leafSpteGvas, peekGuestPage, rmapSptes, shadowPageInfos, spteWalk, walkGuestUnlocked, type GuestWalk } from '../kvm/inspect.js';
 import type { Vm } from '../kvm/vm.js';
@@ -25,6 +26,7 @@ import { sptepIndex, sptepPage } from '../kvm/mmu/shadow-pages.js';
 import { spteToString, sptePfn, isLeafSpte } from '../kvm/mmu/spte.js';
 import { rmapHistogramLabels } from '../kvm/mmu/rmap.js';
 import { disassemble } from '../vmm/disasm.js';
+import { BALLOON_COMMAND, DEVICE_INFO } from './device-commands.js';
 import { ConsoleError, type RunEnd, type Session } from './session.js';
 
 export interface CommandResult {
@@ -495,6 +497,8 @@ const INFO: Command[] = [
   },
   {
     name: 'break',
+    // gdb's info b / info breakpoints.
+    aliases: ['b', 'breakpoints'],
     args: '',
     help: 'the breakpoints',
     run(ctx, args) {
@@ -722,9 +726,57 @@ const INFO: Command[] = [
       return guestMappings(ctx);
     },
   },
+  ...DEVICE_INFO,
 ];
 
 // ---- the commands ----------------------------------------------------------------------------
+
+/** `swapout GFN`: the host reclaims that one page, or one error line says why it will not. */
+function swapout(ctx: ConsoleContext, args: readonly string[]): CommandResult {
+  const s = ctx.session;
+  const { vm } = s.live();
+  const gfn = parseNumber(ctx, args[0], 'gfn', 2 ** 22);
+  noMoreArgs(args, 1, 'swapout GFN');
+  const m = gpaToHva(vm, gfn * PAGE_SIZE);
+  if (m === null) throw new ConsoleError(`gfn ${hex(gfn)} is outside every memslot`);
+  const k = vm.kernel;
+  const sptesBefore = rmapSptes(vm, gfn).length;
+  let r = { kind: 'none' } as UserPageReclaim;
+  s.act('console-swapout', function* () {
+    r = yield* k.reclaimUserPage(vm.mm, m.hva);
+  });
+  const page = `gfn ${hex(gfn)} (hva ${hex(m.hva)})`;
+  const zapped = sptesBefore - rmapSptes(vm, gfn).length;
+  const slotOf = () => userPageWhere(k, vm.mm, m.hva);
+  switch (r.kind) {
+    case 'none':
+      throw new ConsoleError(`${page} has no host pte: never touched (or discarded by the balloon): nothing to swap out`);
+    case 'swapped': {
+      const cached = k.swap.lookup(r.slot);
+      throw new ConsoleError(`${page} is swapped out already: swap slot ${r.slot}${cached >= 0 ? ` (still in the swap cache as pfn ${hex(cached)})` : ''}`);
+    }
+    case 'kept': {
+      const pin = vm.protocol === 'pin' && /pinned/.test(r.why) ? ' (--protocol pin: KVM pins every page an spte maps; drop-sptes unpins)' : '';
+      throw new ConsoleError(`${page} stays resident in pfn ${hex(r.pfn)}: ${r.why}${pin}`);
+    }
+    case 'swapcache': {
+      const w = slotOf();
+      const slot = w.kind === 'swap' || w.kind === 'swapcache' ? w.slot : -1;
+      return {
+        text: `${page}: unmapped to swap slot ${slot}, ${zapped} spte${zapped === 1 ? '' : 's'} zapped; pfn ${hex(r.pfn)} stays in the swap cache: ${r.why}`,
+        data: { gfn, hva: m.hva, result: 'swapcache', pfn: r.pfn, slot, sptesZapped: zapped, why: r.why },
+      };
+    }
+    case 'freed': {
+      const w = slotOf();
+      const slot = w.kind === 'swap' || w.kind === 'swapcache' ? w.slot : -1;
+      return {
+        text: `${page}: pfn ${hex(r.pfn)} ${r.written ? 'written to' : 'dropped, its copy already in'} swap slot ${slot} and freed, ${zapped} spte${zapped === 1 ? '' : 's'} zapped`,
+        data: { gfn, hva: m.hva, result: 'freed', pfn: r.pfn, slot, written: r.written, sptesZapped: zapped },
+      };
+    }
+  }
+}
 
 function statsRecord(ctx: ConsoleContext): Record<string, number> {
   const s = ctx.session.vmm.stats();
@@ -1003,6 +1055,12 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    name: 'swapout',
+    args: 'GFN',
+    help: 'push one guest page out to swap now (reclaim_pages, as MADV_PAGEOUT does): the notifier zaps its sptes, the next guest touch swaps it in',
+    run: (ctx, args) => swapout(ctx, args),
+  },
+  {
     name: 'age',
     args: '',
     help: "one aging pass over guest RAM: clear young in the host ptes and (through the notifier) the sptes",
@@ -1092,6 +1150,7 @@ export const COMMANDS: Command[] = [
       return { text: `pressure: a process keeps ${bytes >> 10}K busy while the guest runs`, data: { pressure: bytes } };
     },
   },
+  BALLOON_COMMAND,
   {
     name: 'memmap',
     args: '[--svg FILE]',
