@@ -8,10 +8,11 @@ import { hostSection } from './host.js';
 import { kvmSection } from './kvm.js';
 import { linuxSection } from './linux.js';
 import { processSection } from './process.js';
+import { tortureSection } from './torture.js';
 import { vmmSection } from './vmm.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, tortureSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
