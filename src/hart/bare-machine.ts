@@ -17,6 +17,7 @@ import {
 import { MIP_MTIP, MSTATUS_MXR, MSTATUS_SUM, PRIV_M } from './csr.js';
 import { warmUpHart } from './warmup.js';
 import { DeviceBus, type MmioDevice } from './bus.js';
+import type { JitOptions } from './jit/jit.js';
 
 export type { MmioDevice } from './bus.js';
 
@@ -35,6 +36,8 @@ export interface BareMachineOptions {
   hartId?: number;
   /** Run the JIT warm-up first (default true; see warmup.ts). */
   warmUp?: boolean;
+  /** The hart's block compiler (src/hart/jit); absent: interpreter only. */
+  jit?: JitOptions;
 }
 
 /** Physical addresses are non-negative doubles; callers may pass int32 patterns. */
@@ -134,6 +137,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
     const hartOpts: ConstructorParameters<typeof Hart>[0] = { memory: buffer, translator: this, bus: this };
     if (opts.mtimeDivisor !== undefined) hartOpts.mtimeDivisor = opts.mtimeDivisor;
     if (opts.hartId !== undefined) hartOpts.hartId = opts.hartId;
+    if (opts.jit !== undefined) hartOpts.jit = opts.jit;
     this.hart = new Hart(hartOpts);
     this.clint.hart = this.hart;
     this.hart.pc = this.ramBase | 0;
@@ -207,6 +211,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
 
   writePte(pa: number, pte: number): void {
     this.ram32[(pa - this.ramBase) >>> 2] = pte;
+    this.hart.invalidateCode(pa - this.ramBase, 4);
   }
 
   // ------------------------------------------------------------ MmioBus
@@ -247,7 +252,9 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
     return r[off]! | (r[off + 1]! << 8) | (r[off + 2]! << 16) | (r[off + 3]! << 24);
   }
 
+  /** Every write to RAM that is not a hart store through its TLB: MMIO-routed stores, the host. */
   private writeRam(off: number, width: number, v: number): void {
+    this.hart.invalidateCode(off, width);
     const r = this.ram;
     r[off] = v;
     if (width >= 2) r[off + 1] = v >>> 8;
@@ -273,7 +280,9 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
 
   /** Copy bytes into RAM (program loading). */
   loadPhys(pa: number, bytes: Uint8Array): void {
-    this.ram.set(bytes, this.ramOffset(pa, bytes.length));
+    const off = this.ramOffset(pa, bytes.length);
+    this.ram.set(bytes, off);
+    this.hart.invalidateCode(off, bytes.length);
   }
 
   /** Write instruction words at pa. */

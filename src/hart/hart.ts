@@ -52,6 +52,7 @@ import {
   MSTATUS_SPIE, MSTATUS_SPP, MSTATUS_SUM, MSTATUS_TSR, MSTATUS_TVM, MSTATUS_TW, MSTATUS_WMASK,
   PRIV_M, PRIV_S, SIP_WMASK, SSTATUS_MASK,
 } from './csr.js';
+import { Jit, type JitOptions } from './jit/jit.js';
 
 /** run() used up its budget. */
 export const STOP_BUDGET = 1;
@@ -108,6 +109,8 @@ export interface HartOptions {
   mtimeDivisor?: number;
   /** Traps that would enter M-mode stop run() with STOP_HOST_TRAP instead. */
   trapToHost?: boolean;
+  /** Run hot code through the block compiler (src/hart/jit); absent: interpreter only. */
+  jit?: JitOptions;
 }
 
 /** Unsigned high word of the 64-bit product, in 16-bit limbs so every partial is exact. */
@@ -221,6 +224,8 @@ export class Hart {
   /** 1 while a CSR instruction reads counters: they show the value before it retires. */
   private counterBias = 0;
   private csrMissing = false;
+  /** The block compiler, when the hart was built with `jit`. */
+  readonly jit: Jit | null;
 
   constructor(opts: HartOptions) {
     if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('hart: host must be little-endian');
@@ -233,6 +238,7 @@ export class Hart {
     this.mhartid = opts.hartId ?? 0;
     this.mtimeDivisor = opts.mtimeDivisor ?? 1;
     this.trapToHost = opts.trapToHost ?? false;
+    this.jit = opts.jit !== undefined ? new Jit(this, opts.jit) : null;
     settleFields(this);
   }
 
@@ -307,8 +313,9 @@ export class Hart {
     this.recheck = true;
   }
 
-  /** Drop every cached translation to the host page at hostPage (a secondary MMU zapping a frame). */
+  /** Drop every cached translation to the host page at hostPage (a secondary MMU zapping a frame), compiled code included. */
   flushTlbHostPage(hostPage: number): void {
+    this.jit?.invalidatePage(hostPage);
     const tags = [this.fetchTag, this.loadTag, this.storeTag];
     const deltas = [this.fetchDelta, this.loadDelta, this.storeDelta];
     for (let k = 0; k < 3; k++) {
@@ -318,6 +325,25 @@ export class Hart {
       }
     }
     this.recheck = true;
+  }
+
+  /**
+   * Someone other than this hart wrote guest memory at host bytes
+   * [hostAddr, hostAddr + bytes) (a device, the host loading a program): drop
+   * the compiled code of those pages. The hart's own stores need no call.
+   */
+  invalidateCode(hostAddr: number, bytes: number): void {
+    const jit = this.jit;
+    if (jit === null || bytes <= 0) return;
+    for (let p = hostAddr - (hostAddr % 4096); p < hostAddr + bytes; p += 4096) jit.invalidatePage(p);
+  }
+
+  /** Drop the store TLB entries that map the host page at hostPage (it now holds compiled code). */
+  dropStoreTlbHostPage(hostPage: number): void {
+    const tag = this.storeTag, delta = this.storeDelta;
+    for (let i = 0; i < TLB_SIZE; i++) {
+      if (tag[i] !== -1 && ((tag[i]! + delta[i]!) | 0) === hostPage) tag[i] = -1;
+    }
   }
 
   getMtime(): number {
@@ -364,6 +390,16 @@ export class Hart {
     return this.run(1);
   }
 
+  /**
+   * Executes up to `budget` instructions (capped at MAX_BUDGET; a trapping
+   * instruction counts, an interrupt entry does not) and returns a STOP_* code.
+   * lastRunInsns tells how many it began. With the block compiler the results
+   * are the interpreter's exactly (see jit/jit.ts).
+   */
+  run(budget: number): number {
+    return this.jit !== null ? this.jit.run(budget) : this.interp(budget);
+  }
+
   /** Host-side CSR read (tests, debug console): no privilege checks. Throws on an unknown CSR. */
   readCsr(num: number): number {
     this.csrMissing = false;
@@ -387,23 +423,21 @@ export class Hart {
     lines.push(`mstatus=${hex(this.mstatus)} mie=${hex(this.mie)} mip=${hex(this.mip)} satp=${hex(this.satp)}`);
     lines.push(`mepc=${hex(this.mepc)} mcause=${hex(this.mcause)} mtval=${hex(this.mtval)} mtvec=${hex(this.mtvec)}`);
     lines.push(`sepc=${hex(this.sepc)} scause=${hex(this.scause)} stval=${hex(this.stval)} stvec=${hex(this.stvec)}`);
+    if (this.jit !== null) lines.push(this.jit.dump());
     return lines.join('\n');
   }
 
   // ---------------------------------------------------------------- the loop
 
-  /**
-   * Executes up to `budget` instructions (capped at MAX_BUDGET; a trapping
-   * instruction counts, an interrupt entry does not) and returns a STOP_* code.
-   * lastRunInsns tells how many it began.
-   */
-  run(budget: number): number {
+  /** The interpreter: run() without the block compiler (which calls it for everything it does not compile). */
+  interp(budget: number): number {
     const x = this.regs;
     const mem8 = this.mem8, mem16 = this.mem16, mem32 = this.mem32;
     const ftag = this.fetchTag, fdel = this.fetchDelta;
     const ltag = this.loadTag, ldel = this.loadDelta;
     const stag = this.storeTag, sdel = this.storeDelta;
     const tlbMask = TLB_MASK; // a local: module bindings are reloaded, locals are constants
+    const jitOn = this.jit !== null;
     // Every value the loop carries stays an int32 (| 0 on call results too), or
     // V8 widens the loop's phis to doubles and every instruction pays for it.
     // A fresh const, not the reassigned parameter: that one stayed tagged, made
@@ -759,7 +793,11 @@ export class Hart {
             act = ACT_AMO;
             break inner;
 
-          case 0x03: // MISC-MEM (0x0f): FENCE, FENCE.I (one hart, no decoded-instruction cache: nothing to order)
+          case 0x03: // MISC-MEM (0x0f): FENCE, FENCE.I (one hart: nothing to order but compiled code)
+            if (((insn >>> 12) & 7) === 1 && jitOn) { // FENCE.I drops the translations: out of line
+              act = ACT_SYSTEM;
+              break inner;
+            }
             if (((insn >>> 12) & 7) > 1) {
               this.faultCause = CAUSE_ILLEGAL_INSTRUCTION;
               this.faultTval = insn;
@@ -867,6 +905,12 @@ export class Hart {
   private translateSlow(gva: number, access: number): number {
     const t = this.translator;
     const r = t.translate(this, gva, access);
+    // A store into a page with compiled code drops that code before the store
+    // (and before the TLB can send later stores around this check).
+    if (access === ACCESS_STORE && this.jit !== null) {
+      const page = r >= 0 ? r : r === TRANSLATE_NOCACHE ? (t.lastHostPage ?? 0) : -1;
+      if (page >= 0 && this.jit.codePage[page >>> 12] !== 0) this.jit.invalidatePage(page);
+    }
     if (r >= 0) return this.fillTlb(access, gva, r);
     switch (r) {
       case TRANSLATE_FAULT:
@@ -1275,6 +1319,10 @@ export class Hart {
 
   /** SYSTEM opcode. Counters are accounted; returns the next pc (handler's on a trap). */
   private system(insn: number, pc: number): number {
+    if ((insn & 0x7f) === 0x0f) { // FENCE.I with the block compiler on
+      this.jit?.flushAll();
+      return (pc + 4) | 0;
+    }
     const f3 = (insn >>> 12) & 7;
     if (f3 !== 0 && f3 !== 4) return this.csrInsn(insn, pc, f3);
     if (f3 === 0) {

@@ -22,6 +22,7 @@ options:
   --max-insns N   stop after N instructions (exit 124); default: no limit
   --mem SIZE      RAM size, e.g. 64M, 128M, 1G (default 128M)
   --trace         print every instruction to stderr (slow path)
+  --jit           compile hot code to JavaScript (the block compiler; same results)
   -h, --help      this text
 
 exit status: 0 pass, N fail at test N (1..255), 124 instruction limit,
@@ -34,6 +35,7 @@ export const BARE_OPTIONS = {
   'max-insns': { type: 'string' },
   mem: { type: 'string' },
   trace: { type: 'boolean' },
+  jit: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -49,6 +51,7 @@ export interface BareArgs {
   maxInsns?: number;
   memSize: number;
   trace: boolean;
+  jit: boolean;
 }
 
 export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
@@ -62,6 +65,7 @@ export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
     file,
     memSize: memText === undefined ? DEFAULT_RAM_SIZE : parseBareMemSize(memText),
     trace: flag(values, 'trace'),
+    jit: flag(values, 'jit'),
     ...(maxInsnsText !== undefined ? { maxInsns: parsePositiveCount('--max-insns', maxInsnsText) } : {}),
   };
 }
@@ -87,6 +91,7 @@ export async function runBareCommand(argv: readonly string[], io: BareIo): Promi
   };
   const runOpts = {
     memSize: opts.memSize,
+    ...(opts.jit ? { jit: {} } : {}),
     ...(opts.maxInsns !== undefined ? { maxInsns: opts.maxInsns } : {}),
     onOutput: (chunk: Uint8Array, fd: 1 | 2) => {
       flushTrace();

@@ -12,6 +12,7 @@
 
 import { BareMachine, type MmioDevice } from '../hart/bare-machine.js';
 import { STOP_BUDGET, STOP_REQUEST, STOP_WFI, type Hart } from '../hart/hart.js';
+import type { JitOptions } from '../hart/jit/jit.js';
 import { MIP_MTIP, MSTATUS_MXR, MSTATUS_SUM, PRIV_M } from '../hart/csr.js';
 import { ACCESS_FETCH } from '../hart/translator.js';
 import { Sv32Walk, sv32Translate } from '../hart/sv32.js';
@@ -48,6 +49,8 @@ export interface BareRunOptions {
   uartInput?: Uint8Array;
   /** Instructions per hart.run() call; smaller means more frequent output flushes. */
   sliceInsns?: number;
+  /** Run with the hart's block compiler (`--jit`). */
+  jit?: JitOptions;
 }
 
 export interface BareRunResult {
@@ -154,7 +157,10 @@ export class BareRun {
           }
         },
       });
-    const m = new BareMachine({ ramBase: RAM_BASE, ramSize, devices, watches: this.htif ? [this.htif.watch] : [] });
+    const m = new BareMachine({
+      ramBase: RAM_BASE, ramSize, devices, watches: this.htif ? [this.htif.watch] : [],
+      ...(opts.jit !== undefined ? { jit: opts.jit } : {}),
+    });
     this.machine = m;
     loadElf(image, (pa, data) => m.loadPhys(pa, data), { base: RAM_BASE, size: ramSize, sizeOption: '--mem' });
     this.htif?.attach(ramAccess(m));

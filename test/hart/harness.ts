@@ -3,6 +3,7 @@
 import { BareMachine, type BareMachineOptions } from '../../src/hart/bare-machine.js';
 import { PTE_V } from '../../src/hart/sv32.js';
 import { Prog, ebreak, jal, wfi } from './asm.js';
+import { withEngine } from './mode.js';
 
 export const BASE = 0x80000000 | 0;
 /** Default trap handler: parks the hart (wfi; j .-4). */
@@ -14,7 +15,7 @@ export interface RunOptions extends BareMachineOptions {
 }
 
 export function makeMachine(code: (p: Prog) => void, opts: RunOptions = {}): BareMachine {
-  const m = new BareMachine({ ramSize: 4 << 20, ...opts });
+  const m = new BareMachine(withEngine({ ramSize: 4 << 20, ...opts }));
   const p = new Prog(BASE);
   code(p);
   m.loadWords(BASE, p.assemble());

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Hart, STOP_BUDGET, STOP_HOST_TRAP } from '../../src/hart/hart.js';
 import { TRANSLATE_MMIO, type MmioBus, type Translator } from '../../src/hart/translator.js';
 import { addi, csrrw, ecall, lui, Prog, sfence_vma } from './asm.js';
+import { withEngine } from './mode.js';
 
 const PAGE = 4096;
 const CSR_SATP = 0x180;
@@ -33,7 +34,7 @@ function sHart(words: number[], trapToHost: boolean): { hart: Hart; tr: FlatTran
   const memory = new ArrayBuffer(16 * PAGE);
   new Int32Array(memory).set(words, 0);
   const tr = new FlatTranslator(memory.byteLength);
-  const hart = new Hart({ memory, translator: tr, bus: nullBus, trapToHost });
+  const hart = new Hart(withEngine({ memory, translator: tr, bus: nullBus, trapToHost }));
   hart.setPrivilege(1);
   hart.mtvec = 0x8000;
   hart.stvec = 0x9000;

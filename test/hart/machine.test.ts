@@ -7,6 +7,7 @@ import { BareMachine, type MmioDevice } from '../../src/hart/bare-machine.js';
 import {
   ACCESS_FETCH, ACCESS_STORE, TRANSLATE_EXIT, TRANSLATE_FAULT, TRANSLATE_MMIO, TRANSLATE_NOCACHE, type Translator,
 } from '../../src/hart/translator.js';
+import { withEngine } from './mode.js';
 
 const DEV = 0x10000000;
 const D = (BASE + 0x10000) | 0;
@@ -92,7 +93,7 @@ describe('MMIO devices', () => {
       },
     };
     const bus = { fault: false, read(): number { this.fault = true; return 0; }, write(): void { this.fault = true; } };
-    const h = new Hart({ memory: buf, translator: t, bus });
+    const h = new Hart(withEngine({ memory: buf, translator: t, bus }));
     h.mtvec = 0x1000;
     words[0x400] = A.jal(0, 0);
     h.run(10);
@@ -277,7 +278,7 @@ describe('run control', () => {
   });
 
   it('physical helpers are little-endian and bounds-checked', () => {
-    const m = new BareMachine({ ramSize: 1 << 20 });
+    const m = new BareMachine(withEngine({ ramSize: 1 << 20 }));
     m.writePhys32(BASE, 0x11223344);
     expect(m.readPhys8(BASE)).toBe(0x44);
     expect(m.readPhys16(BASE + 2)).toBe(0x1122);

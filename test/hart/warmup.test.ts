@@ -2,15 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { BareMachine } from '../../src/hart/bare-machine.js';
 import { STOP_WFI } from '../../src/hart/hart.js';
 import { warmUpProgram } from '../../src/hart/warmup.js';
+import { withEngine } from './mode.js';
 
 describe('JIT warm-up program', () => {
   it('runs to its final wfi through every kind of trap', () => {
     let stops = 0;
-    const m = new BareMachine({
+    const m = new BareMachine(withEngine({
       ramSize: 128 << 10,
       warmUp: false,
       watches: [{ pa: 0x80011000, size: 4, onStore: () => { stops++; } }],
-    });
+    }));
     const { main, handler } = warmUpProgram(3);
     m.loadWords(0x80000000, main);
     m.loadWords(0x80002000, handler);

@@ -1,0 +1,245 @@
+// Block compiler: one guest trace (straight-line code on one page, through
+// not-taken branches and jal, up to MAX_TRACE instructions) to the source of a
+// JavaScript function. Pure: words in, source text out; jit.ts owns the cache.
+//
+// What a compiled block may do, so that it is exactly the interpreter's fast path:
+//  - Only instructions whose effect depends on nothing but the registers, the
+//    soft TLB and the code bytes: OP, OP-IMM, LUI, AUIPC, JAL, JALR, BRANCH,
+//    LOAD, STORE, FENCE, FENCE.I. Everything else (SYSTEM, AMO, an illegal
+//    encoding, a jump to a misaligned target) ends the trace before it, and
+//    the interpreter runs it. So a block never reads priv, mstatus or satp, and
+//    (host address, virtual pc) is the whole key of a translation.
+//  - A load or store that misses the soft TLB (a miss, a misaligned address,
+//    MMIO, a page holding translated code) "bails": it writes the registers
+//    back, reports the instructions completed before it (out[0]) with out[1] =
+//    EXIT_BAIL and returns its pc. Nothing of that instruction has happened; the
+//    interpreter runs it next, slow path, trap and all. A jalr to a misaligned
+//    target bails the same way, so the trap is the interpreter's.
+//  - The registers it touches live in locals (x0 is the constant 0) and go back
+//    to x at every exit; a register is loaded at entry even if only written, so
+//    writing back one not yet written stores the value it had.
+//  - A trace whose branch goes back to its own first instruction loops inside
+//    the function while another whole pass fits in `room` (the instructions
+//    the dispatcher allows before the next boundary: budget or timer), so an
+//    interrupt is never taken later than the interpreter would take it.
+//  - The instruction count of every exit is a literal (passes * len + index).
+
+/** Longest trace, in instructions. */
+export const MAX_TRACE = 64;
+
+/** out[1] after a block: ended at a branch, a jump or the end of the trace. */
+export const EXIT_NORMAL = 0;
+/** The instruction at the returned pc has not run: the interpreter must run it next. */
+export const EXIT_BAIL = 1;
+/** The block ended with a fence.i: the dispatcher drops every translation. */
+export const EXIT_FENCE_I = 2;
+
+export interface CompiledSource {
+  /** Body of `function (room)`, with x, m8, m16, m32, lt, ld, st, sd, mulh, mulhsu, mulhu, out in scope. */
+  body: string;
+  /** Instructions on the longest path through the trace (what one pass may execute). */
+  len: number;
+}
+
+const h = (v: number): string => (v < 0 ? `(${v})` : String(v));
+const imm12 = (insn: number): number => insn >> 20;
+const immS = (insn: number): number => ((insn >> 25) << 5) | ((insn >>> 7) & 31);
+const immB = (insn: number): number => ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11)
+  | (((insn >>> 25) & 0x3f) << 5) | (((insn >>> 8) & 0xf) << 1);
+const immJ = (insn: number): number => ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >>> 20) & 1) << 11)
+  | (((insn >>> 21) & 0x3ff) << 1);
+
+/**
+ * Compiles the trace that starts at virtual pc `pc`, whose page's words are
+ * read through `word(pc)` (only for pcs on pc's page). Returns null when the
+ * first instruction cannot be compiled.
+ */
+export function compileTrace(pc: number, word: (pc: number) => number): CompiledSource | null {
+  const page = pc & 0xfffff000;
+  const used = new Set<number>();
+  const written = new Set<number>();
+  const lines: string[] = [];
+  const start = pc;
+  let loops = false;
+  let k = 0; // instructions on the path so far
+  let cur = pc;
+  const R = (r: number): string => (r === 0 ? '0' : `r${r}`);
+  const use = (r: number): string => {
+    if (r !== 0) used.add(r);
+    return R(r);
+  };
+  const def = (r: number, expr: string): void => {
+    if (r === 0) return;
+    used.add(r);
+    written.add(r);
+    lines.push(`r${r} = ${expr};`);
+  };
+  // Exits are emitted with a placeholder for the write-back, filled in at the end.
+  const WB = '\u0000WB\u0000';
+  const exit = (count: number, flag: number, nextPc: string): string =>
+    `{ ${WB} out[0] = (n + ${count}) | 0; out[1] = ${flag}; return ${nextPc}; }`;
+  const seen = new Set<number>();
+
+  for (;;) {
+    if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)) {
+      lines.push(exit(k, EXIT_NORMAL, h(cur)));
+      break;
+    }
+    seen.add(cur);
+    const insn = word(cur) | 0;
+    const rd = (insn >>> 7) & 31;
+    const rs1 = (insn >>> 15) & 31;
+    const rs2 = (insn >>> 20) & 31;
+    const f3 = (insn >>> 12) & 7;
+    const f7 = insn >>> 25;
+    const next = (cur + 4) | 0;
+    let ok = true;
+    let end = false;
+    const bailHere = exit(k, EXIT_BAIL, h(cur));
+    switch (((insn >>> 2) & 0x1f) | (((insn & 3) ^ 3) << 5)) {
+      case 0x04: { // OP-IMM
+        const a = use(rs1), imm = imm12(insn);
+        switch (f3) {
+          case 0: def(rd, `(${a} + ${h(imm)}) | 0`); break;
+          case 7: def(rd, `${a} & ${h(imm)}`); break;
+          case 4: def(rd, `${a} ^ ${h(imm)}`); break;
+          case 6: def(rd, `${a} | ${h(imm)}`); break;
+          case 2: def(rd, `${a} < ${h(imm)} ? 1 : 0`); break;
+          case 3: def(rd, `(${a} >>> 0) < ${imm >>> 0} ? 1 : 0`); break;
+          case 1: if (f7 === 0) def(rd, `${a} << ${rs2}`); else ok = false; break;
+          default: // 5
+            if (f7 === 0) def(rd, `(${a} >>> ${rs2}) | 0`);
+            else if (f7 === 0x20) def(rd, `${a} >> ${rs2}`);
+            else ok = false;
+            break;
+        }
+        break;
+      }
+      case 0x0c: { // OP
+        const a = use(rs1), b = use(rs2);
+        switch ((f7 << 3) | f3) {
+          case 0x000: def(rd, `(${a} + ${b}) | 0`); break;
+          case 0x100: def(rd, `(${a} - ${b}) | 0`); break;
+          case 0x004: def(rd, `${a} ^ ${b}`); break;
+          case 0x006: def(rd, `${a} | ${b}`); break;
+          case 0x007: def(rd, `${a} & ${b}`); break;
+          case 0x001: def(rd, `${a} << ${b}`); break;
+          case 0x005: def(rd, `(${a} >>> ${b}) | 0`); break;
+          case 0x105: def(rd, `${a} >> ${b}`); break;
+          case 0x002: def(rd, `${a} < ${b} ? 1 : 0`); break;
+          case 0x003: def(rd, `(${a} >>> 0) < (${b} >>> 0) ? 1 : 0`); break;
+          case 0x008: def(rd, `Math.imul(${a}, ${b})`); break;
+          case 0x009: def(rd, `mulh(${a}, ${b}) | 0`); break;
+          case 0x00a: def(rd, `mulhsu(${a}, ${b}) | 0`); break;
+          case 0x00b: def(rd, `mulhu(${a}, ${b}) | 0`); break;
+          case 0x00c: def(rd, `${b} === 0 ? -1 : (${a} === -2147483648 && ${b} === -1) ? ${a} : (${a} / ${b}) | 0`); break;
+          case 0x00d: def(rd, `${b} === 0 ? -1 : ((${a} >>> 0) / (${b} >>> 0)) | 0`); break;
+          case 0x00e: def(rd, `${b} === 0 ? ${a} : ${b} === -1 ? 0 : (${a} % ${b}) | 0`); break;
+          case 0x00f: def(rd, `${b} === 0 ? ${a} : ((${a} >>> 0) % (${b} >>> 0)) | 0`); break;
+          default: ok = false; break;
+        }
+        break;
+      }
+      case 0x0d: // LUI
+        def(rd, h(insn & 0xfffff000));
+        break;
+      case 0x05: // AUIPC
+        def(rd, h((cur + (insn & 0xfffff000)) | 0));
+        break;
+      case 0x00: { // LOAD
+        if (f3 === 3 || f3 > 5) { ok = false; break; }
+        const a = use(rs1);
+        const mask = f3 === 2 ? 0xfffff003 : (f3 & 3) === 1 ? 0xfffff001 : 0xfffff000;
+        lines.push(`a = (${a} + ${h(imm12(insn))}) | 0; i = (a >>> 12) & 511;`);
+        lines.push(`if (lt[i] !== (a & ${h(mask | 0)})) ${bailHere}`);
+        const at = f3 === 2 ? 'm32[(a + ld[i]) >> 2]' : (f3 & 3) === 1 ? 'm16[(a + ld[i]) >> 1]' : 'm8[(a + ld[i]) | 0]';
+        if (rd !== 0) {
+          const v = f3 === 0 ? `(${at} << 24) >> 24` : f3 === 1 ? `(${at} << 16) >> 16` : `${at} | 0`;
+          def(rd, v);
+        }
+        break;
+      }
+      case 0x08: { // STORE
+        if (f3 > 2) { ok = false; break; }
+        const a = use(rs1), v = use(rs2);
+        const mask = f3 === 2 ? 0xfffff003 : f3 === 1 ? 0xfffff001 : 0xfffff000;
+        lines.push(`a = (${a} + ${h(immS(insn))}) | 0; i = (a >>> 12) & 511;`);
+        lines.push(`if (st[i] !== (a & ${h(mask | 0)})) ${bailHere}`);
+        lines.push(f3 === 2 ? `m32[(a + sd[i]) >> 2] = ${v};` : f3 === 1 ? `m16[(a + sd[i]) >> 1] = ${v};` : `m8[(a + sd[i]) | 0] = ${v};`);
+        break;
+      }
+      case 0x03: // MISC-MEM: FENCE is nothing here; FENCE.I ends the trace and tells the dispatcher
+        if (f3 === 0) break;
+        if (f3 !== 1) { ok = false; break; }
+        lines.push(exit(k + 1, EXIT_FENCE_I, h(next)));
+        end = true;
+        break;
+      case 0x1b: { // JAL
+        const target = (cur + immJ(insn)) | 0;
+        if ((target & 3) !== 0) { ok = false; break; }
+        def(rd, h(next));
+        k++;
+        cur = target;
+        continue; // follow it: the trace goes on at the target (a new page ends it)
+      }
+      case 0x19: { // JALR
+        if (f3 !== 0) { ok = false; break; }
+        lines.push(`t = (${use(rs1)} + ${h(imm12(insn))}) & -2;`);
+        lines.push(`if ((t & 3) !== 0) ${bailHere}`);
+        def(rd, h(next));
+        lines.push(exit(k + 1, EXIT_NORMAL, 't'));
+        end = true;
+        break;
+      }
+      case 0x18: { // BRANCH
+        const a = use(rs1), b = use(rs2);
+        let cond: string;
+        switch (f3) {
+          case 0: cond = `${a} === ${b}`; break;
+          case 1: cond = `${a} !== ${b}`; break;
+          case 4: cond = `${a} < ${b}`; break;
+          case 5: cond = `${a} >= ${b}`; break;
+          case 6: cond = `(${a} >>> 0) < (${b} >>> 0)`; break;
+          case 7: cond = `(${a} >>> 0) >= (${b} >>> 0)`; break;
+          default: cond = ''; break;
+        }
+        const target = (cur + immB(insn)) | 0;
+        if (cond === '' || (target & 3) !== 0) { ok = false; break; }
+        if (target === start) {
+          // Back to the top: another pass if a whole one still fits in room.
+          loops = true;
+          lines.push(`if (${cond}) { n = (n + ${k + 1}) | 0; if (n + LEN <= room) continue; ${exit(0, EXIT_NORMAL, h(start)).slice(1)}`);
+        } else {
+          lines.push(`if (${cond}) ${exit(k + 1, EXIT_NORMAL, h(target))}`);
+        }
+        break;
+      }
+      default:
+        ok = false;
+        break;
+    }
+    if (!ok) {
+      if (k === 0) return null;
+      lines.push(exit(k, EXIT_NORMAL, h(cur)));
+      break;
+    }
+    k++;
+    if (end) break;
+    cur = next;
+  }
+
+  // A loop's pass is k instructions only if the back branch is its last; the
+  // LEN guard uses the longest path, which is what the dispatcher checks too.
+  const len = k === 0 ? 1 : k;
+  const regs = [...used].sort((p, q) => p - q);
+  const wb = [...written].sort((p, q) => p - q).map((r) => `x[${r}] = r${r};`).join(' ');
+  const decl = regs.length > 0 ? `let ${regs.map((r) => `r${r} = x[${r}] | 0`).join(', ')};` : '';
+  const body = [
+    decl,
+    'let n = 0, a = 0, i = 0, t = 0;',
+    loops ? 'for (;;) {' : '{',
+    ...lines,
+    '}',
+  ].join('\n').split(WB).join(wb).replace(/\bLEN\b/g, String(len));
+  return { body, len };
+}

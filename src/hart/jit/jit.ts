@@ -1,0 +1,269 @@
+// Translation cache and dispatcher of the block compiler (hart option `jit`).
+// After QEMU's accel/tcg: translation blocks found by physical address
+// (tb_lookup / tb_htable), invalidated per physical page when that page is
+// written (tb_invalidate_phys_page via the TLB_NOTDIRTY store slow path).
+//
+// Invariants:
+//  - A translation is keyed by (host address of its first instruction, its
+//    virtual pc): the host address names the code bytes, the virtual pc fixes
+//    the pc-relative constants compiled in. Nothing else goes in (see
+//    compile.ts: a block reads no privilege or CSR), so satp, priv and
+//    sfence.vma need no flush here: a new mapping gives a new host address
+//    through the fetch TLB, which the hart flushes on every context change.
+//  - A trace lies on one page. A host page that holds a translation is a
+//    "code page": no store TLB entry maps it (dropped when the page becomes one,
+//    and Hart.translateSlow calls invalidatePage before it hands out a store
+//    translation to it), so every store into translated code, by the hart or a
+//    compiled block, takes the slow path, and the slow path drops the page's
+//    translations before the store. The store that bails out of a block is then
+//    run by the interpreter. Writes that bypass the hart (a device, the host
+//    loading a program, a secondary MMU dropping a frame) call
+//    Hart.invalidateCode / flushTlbHostPage. fence.i drops everything.
+//  - The dispatcher runs a block only when its longest path fits before the
+//    next boundary (budget, timer deadline), and hands everything else to the
+//    interpreter (Hart.interp) a block's worth at a time: cold code, code the
+//    compiler does not take, the instruction a block bailed at, and the
+//    boundaries themselves (interrupts, the timer, stop requests). So traps,
+//    counts and interrupt points are the interpreter's by construction.
+
+import { compileTrace, EXIT_BAIL, EXIT_FENCE_I, MAX_TRACE } from './compile.js';
+import { mulh, mulhsu, mulhu, MAX_BUDGET, STOP_BUDGET, TLB_SIZE, type Hart } from '../hart.js';
+import { MIP_MTIP } from '../csr.js';
+
+export interface JitOptions {
+  /** Dispatches of a block start before it is compiled (default 16; 1 compiles on first sight). */
+  threshold?: number;
+}
+
+type BlockFn = (room: number) => number;
+
+interface Block {
+  pc: number;
+  host: number;
+  /** Compiled function, or null (cold, or nothing to compile). */
+  fn: BlockFn | null;
+  /** Instructions on its longest path (a block runs only if they fit). */
+  len: number;
+  /** Straight-line instructions the interpreter runs when fn is null. */
+  span: number;
+  /** Dispatches so far; -1 once the compiler has answered. */
+  count: number;
+}
+
+const CACHE_SIZE = 1 << 14;
+const CACHE_MASK = CACHE_SIZE - 1;
+/** Invalidations of one page after which it is interpreted for good (code and data on one page). */
+const MAX_PAGE_INVALIDATIONS = 64;
+
+const NO_BLOCK: Block = { pc: 1, host: -1, fn: null, len: 1, span: 1, count: -1 };
+
+export class Jit {
+  readonly threshold: number;
+  /** Translations compiled, and pages invalidated (for dump and tests). */
+  compiled = 0;
+  /** Instructions run by compiled blocks, up to the last return from run(). */
+  compiledInsns = 0;
+  invalidations = 0;
+  flushes = 0;
+  private readonly blocks = new Map<number, Block>();
+  /** Direct-mapped front of `blocks`, by host address. */
+  private readonly cacheTag = new Int32Array(CACHE_SIZE).fill(-1);
+  private readonly cacheBlk: Block[] = new Array<Block>(CACHE_SIZE).fill(NO_BLOCK);
+  /** Per host page: 1 while it holds a translation. */
+  readonly codePage: Uint8Array;
+  private readonly pageBlocks = new Map<number, Block[]>();
+  private readonly pageInvalidations = new Map<number, number>();
+  /** What a block reports besides its next pc: [instructions run, EXIT_*]. */
+  private readonly out = new Int32Array(2);
+  private readonly factoryArgs: unknown[];
+
+  constructor(private readonly hart: Hart, opts: JitOptions = {}) {
+    this.threshold = Math.max(1, opts.threshold ?? 16);
+    this.codePage = new Uint8Array(Math.ceil(hart.mem8.length / 4096));
+    this.factoryArgs = [hart.regs, hart.mem8, hart.mem16, hart.mem32, hart.loadTag, hart.loadDelta,
+      hart.storeTag, hart.storeDelta, mulh, mulhsu, mulhu, this.out];
+  }
+
+  /** Hart.run with the compiler: same contract, same results. */
+  run(budget: number): number {
+    const hart = this.hart;
+    const ftag = hart.fetchTag, fdel = hart.fetchDelta;
+    const ctag = this.cacheTag, cblk = this.cacheBlk;
+    const out = this.out;
+    const cap = (budget > MAX_BUDGET ? MAX_BUDGET : budget) | 0;
+    let pc = hart.pc | 0;
+    let n = 0;
+    let pend = 0; // instructions run by blocks, not yet in the counters
+    let limit = 0;
+    let interpNext = true; // the first step is the interpreter's: it takes pending interrupts
+    let span = 1;
+    for (;;) {
+      if (!interpNext) {
+        const idx = (pc >>> 12) & (TLB_SIZE - 1);
+        span = 1;
+        if (ftag[idx] === (pc & 0xfffff003)) {
+          const host = (pc + fdel[idx]!) | 0;
+          const ci = (host >>> 2) & CACHE_MASK;
+          let b = cblk[ci]!;
+          if (ctag[ci] !== host || b.pc !== pc) b = this.lookup(host, pc, ci);
+          const fn = b.fn;
+          if (fn !== null) {
+            const room = (limit - n) | 0;
+            if (b.len <= room) {
+              pc = fn(room) | 0;
+              const k = out[0]!;
+              n = (n + k) | 0;
+              pend = (pend + k) | 0;
+              const flag = out[1]!;
+              if (flag !== 0) {
+                if (flag === EXIT_BAIL) interpNext = true;
+                else if (flag === EXIT_FENCE_I) this.flushAll();
+              }
+              continue;
+            }
+          } else {
+            span = b.span;
+            if (b.count >= 0 && ++b.count >= this.threshold) this.compile(b);
+          }
+        }
+      }
+      if (n >= cap) {
+        this.compiledInsns += pend;
+        this.settle(pend);
+        hart.pc = pc;
+        hart.lastRunInsns = n;
+        return STOP_BUDGET;
+      }
+      this.compiledInsns += pend;
+      this.settle(pend);
+      pend = 0;
+      hart.pc = pc;
+      const left = (cap - n) | 0;
+      const stop = hart.interp(span < left ? span : left);
+      n = (n + hart.lastRunInsns) | 0;
+      pc = hart.pc | 0;
+      if (stop !== STOP_BUDGET) {
+        hart.lastRunInsns = n;
+        return stop;
+      }
+      // What the interpreter's next boundary would look at before its next
+      // instruction: a pending interrupt, or a timer that is due now (mip is
+      // left alone: the interpreter updates MTIP at its own boundary).
+      interpNext = hart.pendingInterrupt() >= 0;
+      limit = cap;
+      if ((hart.mip & MIP_MTIP) === 0) {
+        if (hart.getMtime() >= hart.getMtimecmp()) interpNext = true;
+        else {
+          const d = hart.ticksToTimer();
+          if (n + d < limit) limit = (n + d) | 0;
+        }
+      }
+    }
+  }
+
+  private settle(k: number): void {
+    if (k !== 0) {
+      const hart = this.hart;
+      hart.instret += k;
+      hart.cycle += k;
+      hart.ticks += k;
+    }
+  }
+
+  private lookup(host: number, pc: number, ci: number): Block {
+    let b = this.blocks.get(host);
+    if (b === undefined || b.pc !== pc) {
+      if (b !== undefined) this.dropBlock(b);
+      b = { pc, host, fn: null, len: 1, span: this.scanSpan(host), count: 0 };
+      this.blocks.set(host, b);
+      if (this.pageInvalidations.get(host >>> 12)! >= MAX_PAGE_INVALIDATIONS) b.count = -1;
+    }
+    this.cacheTag[ci] = host;
+    this.cacheBlk[ci] = b;
+    return b;
+  }
+
+  /** Instructions from host up to and including the first that may leave the straight line. */
+  private scanSpan(host: number): number {
+    const mem32 = this.hart.mem32;
+    const end = (host | 0xfff) + 1;
+    let k = 0;
+    for (let a = host; a < end && k < MAX_TRACE;) {
+      const op = mem32[a >> 2]! & 0x7f;
+      k++;
+      a += 4;
+      if (op === 0x63 || op === 0x6f || op === 0x67 || op === 0x73 || op === 0x0f || op === 0x2f) break;
+    }
+    return k;
+  }
+
+  private compile(b: Block): void {
+    b.count = -1;
+    const mem32 = this.hart.mem32;
+    const delta = (b.host - b.pc) | 0;
+    const src = compileTrace(b.pc, (pc) => mem32[((pc + delta) | 0) >> 2]!);
+    if (src === null) return;
+    const factory = new Function('x', 'm8', 'm16', 'm32', 'lt', 'ld', 'st', 'sd', 'mulh', 'mulhsu', 'mulhu', 'out',
+      `return function blk(room) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
+    b.fn = factory(...this.factoryArgs);
+    b.len = src.len;
+    this.compiled++;
+    const page = b.host >>> 12;
+    let list = this.pageBlocks.get(page);
+    if (list === undefined) {
+      list = [];
+      this.pageBlocks.set(page, list);
+    }
+    list.push(b);
+    if (this.codePage[page] === 0) {
+      this.codePage[page] = 1;
+      this.hart.dropStoreTlbHostPage(page << 12);
+    }
+  }
+
+  private dropBlock(b: Block): void {
+    this.blocks.delete(b.host);
+    const ci = (b.host >>> 2) & CACHE_MASK;
+    if (this.cacheBlk[ci] === b) {
+      this.cacheTag[ci] = -1;
+      this.cacheBlk[ci] = NO_BLOCK;
+    }
+    b.fn = null;
+  }
+
+  /** Forgets b's translation but not that it was hot: the next dispatch compiles the new bytes. */
+  private uncompile(b: Block): void {
+    b.fn = null;
+    b.len = 1;
+    b.span = this.scanSpan(b.host);
+    b.count = (this.pageInvalidations.get(b.host >>> 12) ?? 0) >= MAX_PAGE_INVALIDATIONS ? -1 : this.threshold - 1;
+  }
+
+  /** Drops every translation on the host page at hostPage (4 KiB aligned byte offset). */
+  invalidatePage(hostPage: number): void {
+    const page = hostPage >>> 12;
+    if (this.codePage[page] === 0) return;
+    this.codePage[page] = 0;
+    this.invalidations++;
+    this.pageInvalidations.set(page, (this.pageInvalidations.get(page) ?? 0) + 1);
+    const list = this.pageBlocks.get(page);
+    if (list !== undefined) {
+      for (const b of list) this.uncompile(b);
+      this.pageBlocks.delete(page);
+    }
+  }
+
+  /** fence.i: drops every translation. */
+  flushAll(): void {
+    this.flushes++;
+    for (const [page, list] of this.pageBlocks) {
+      this.codePage[page] = 0;
+      for (const b of list) this.uncompile(b);
+    }
+    this.pageBlocks.clear();
+  }
+
+  dump(): string {
+    return `jit: ${this.blocks.size} block starts, ${this.compiled} compiled, ${this.invalidations} page invalidations, ${this.flushes} flushes`;
+  }
+}
