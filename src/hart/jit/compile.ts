@@ -74,10 +74,9 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
     written.add(r);
     lines.push(`r${r} = ${expr};`);
   };
-  // Exits are emitted with a placeholder for the write-back, filled in at the end.
-  const WB = '\u0000WB\u0000';
+  // Every exit goes through the one write-back at the end (code size is TurboFan's time).
   const exit = (count: number, flag: number, nextPc: string): string =>
-    `{ ${WB} out[0] = (n + ${count}) | 0; out[1] = ${flag}; return ${nextPc}; }`;
+    `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${nextPc}; break L; }`;
   const seen = new Set<number>();
 
   for (;;) {
@@ -208,7 +207,7 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
         if (target === start) {
           // Back to the top: another pass if a whole one still fits in room.
           loops = true;
-          lines.push(`if (${cond}) { n = (n + ${k + 1}) | 0; if (n + LEN <= room) continue; ${exit(0, EXIT_NORMAL, h(start)).slice(1)}`);
+          lines.push(`if (${cond}) { n = (n + ${k + 1}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
         } else {
           lines.push(`if (${cond}) ${exit(k + 1, EXIT_NORMAL, h(target))}`);
         }
@@ -236,10 +235,11 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
   const decl = regs.length > 0 ? `let ${regs.map((r) => `r${r} = x[${r}] | 0`).join(', ')};` : '';
   const body = [
     decl,
-    'let n = 0, a = 0, i = 0, t = 0;',
-    loops ? 'for (;;) {' : '{',
+    'let n = 0, f = 0, pc = 0, a = 0, i = 0, t = 0;',
+    loops ? 'L: for (;;) {' : 'L: {',
     ...lines,
     '}',
-  ].join('\n').split(WB).join(wb).replace(/\bLEN\b/g, String(len));
+    `${wb} out[0] = n; out[1] = f; return pc;`,
+  ].join('\n').replace(/\bLEN\b/g, String(len));
   return { body, len };
 }
