@@ -8,12 +8,20 @@
 // stands still with it. The run is cut at the budget, so `step N` ends after exactly
 // N instructions begun (a trapping instruction counts, as in vcpu.instructions).
 //
-// Breakpoints are checked at enter(), against the pc of the next instruction; so
-// with any breakpoint set, each run is one instruction long (slow but exact; a
-// hart-level check would make it free). The first instruction after a resume is
-// never stopped by a breakpoint at its own pc: `continue` from a breakpoint runs it.
-// Without breakpoints a run is at most RUN_CHUNK long, so a stop request (Ctrl-C)
-// parks the vCPU within one chunk.
+// Breakpoints are checked at enter(), against the pc of the next instruction. A
+// run that starts outside every breakpoint's page is a full chunk with those pages
+// armed in KVM (vcpu.setGuestDebug): it ends with a 'debug' exit before the first
+// instruction fetched from one of them, however the guest gets there (a jump, a
+// fall-through, a trap). On a breakpoint page each run is one instruction, with the
+// other pages still armed, so the check stays exact and the guest runs at full
+// speed everywhere else. One gap is left, the one a one-instruction run always had:
+// hart.run(1) takes a pending interrupt and begins its handler's first instruction
+// in the same run, so an interrupt taken while stepping on a breakpoint page passes
+// a breakpoint at its vector when the vector is on that same page.
+// The first instruction after a resume is never stopped by a breakpoint at its own
+// pc: `continue` from a breakpoint runs it.
+// A run is at most RUN_CHUNK long, so a stop request (Ctrl-C) parks the vCPU within
+// one chunk.
 
 import type { Hart } from '../hart/hart.js';
 import { WaitQueue } from '../sched/index.js';
@@ -28,10 +36,37 @@ export type StopReason =
   | { readonly kind: 'breakpoint'; readonly pc: number }
   | { readonly kind: 'interrupt' };
 
+/** The breakpoint pcs; `version` moves with every change, so the gate re-arms their pages. */
+export class BreakpointSet extends Set<number> {
+  version = 0;
+  override add(pc: number): this {
+    this.version++;
+    return super.add(pc);
+  }
+  override delete(pc: number): boolean {
+    this.version++;
+    return super.delete(pc);
+  }
+  override clear(): void {
+    this.version++;
+    super.clear();
+  }
+}
+
 export class DebugGate implements VcpuGate {
   /** Instructions the vCPU may begin before it parks (starts at 0: stopped before the first). */
   private budget = 0;
-  readonly breakpoints = new Set<number>();
+  readonly breakpoints = new BreakpointSet();
+  /**
+   * Arms (a set of gva pages, less skipPage) or disarms (null) KVM's guest-debug
+   * fetch exits (the session wires it to vcpu.setGuestDebug). Unset, every run on
+   * a machine with breakpoints is one instruction long.
+   */
+  setDebugPages: ((pages: ReadonlySet<number> | null, skipPage: number) => void) | null = null;
+  /** The breakpoints' pages as of `pagesVersion`, and what KVM has armed (null: nothing). */
+  private pages: ReadonlySet<number> = new Set();
+  private pagesVersion = -1;
+  private armedSkip: number | null = null;
   /** The vCPU thread sleeps in enter(). */
   parked = false;
   lastStop: StopReason = { kind: 'boot' };
@@ -50,7 +85,19 @@ export class DebugGate implements VcpuGate {
           continue;
         }
         this.skipPc = null;
-        if (this.breakpoints.size > 0) return 1;
+        if (this.breakpoints.size > 0) {
+          if (this.breakpoints.version !== this.pagesVersion) {
+            this.pages = new Set([...this.breakpoints].map((bp) => bp >>> 12));
+            this.pagesVersion = this.breakpoints.version;
+            this.armedSkip = null;
+          }
+          const page = pc >>> 12;
+          const stepping = this.setDebugPages === null || this.pages.has(page);
+          this.arm(stepping ? page : -1);
+          if (stepping) return 1;
+        } else {
+          this.arm(null);
+        }
         return Math.min(this.budget, RUN_CHUNK);
       }
       this.parked = true;
@@ -58,6 +105,17 @@ export class DebugGate implements VcpuGate {
       this.parked = false;
       this.skipPc = hart.pc >>> 0;
     }
+  }
+
+  /**
+   * skip: the page to leave unarmed (-1 none), or null to disarm. Arming flushes
+   * the armed pages from the soft TLB, so a change of the skipped page re-arms: the
+   * page stepped on may be in the TLB now.
+   */
+  private arm(skip: number | null): void {
+    if (this.setDebugPages === null || skip === this.armedSkip) return;
+    this.armedSkip = skip;
+    this.setDebugPages(skip === null ? null : this.pages, skip ?? -1);
   }
 
   leave(begun: number): void {

@@ -76,6 +76,8 @@ export class Session {
   /** boot: an ELF, or a function that boots the Vmm another way (vmm.bootLinux) and returns its error. */
   constructor(boot: Uint8Array | ((vmm: Vmm) => string | null), opts: SessionOptions) {
     this.vmm = new Vmm({ ...opts.config, onOutput: opts.onOutput, gate: this.gate, events: this.events });
+    // Breakpoint pages as KVM guest-debug exits: the guest runs at full speed off them.
+    this.gate.setDebugPages = (pages, skipPage) => this.vmm.vcpu?.setGuestDebug(pages, skipPage);
     this.bootError = boot instanceof Uint8Array ? this.vmm.boot(boot) : boot(this.vmm);
     // Boot (mmap, memslot, load) runs until the vCPU thread parks before its first instruction.
     if (this.bootError === null) this.vmm.resume(() => this.gate.parked);

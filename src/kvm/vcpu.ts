@@ -35,6 +35,8 @@ export type VcpuExit =
   | { readonly reason: 'shutdown' }
   /** run({ maxInsns }) executed that many instructions. */
   | { readonly reason: 'budget' }
+  /** KVM_EXIT_DEBUG: a fetch from a page setGuestDebug armed; pc is that instruction, not begun. */
+  | { readonly reason: 'debug' }
   /** KVM cannot go on (host memory gone, trap not delegated, ...): KVM_EXIT_INTERNAL_ERROR. */
   | { readonly reason: 'internal-error'; readonly message: string };
 
@@ -66,6 +68,7 @@ const EXIT_SBI: VcpuExit = Object.freeze({ reason: 'sbi' });
 const EXIT_MMIO: VcpuExit = Object.freeze({ reason: 'mmio' });
 const EXIT_SHUTDOWN: VcpuExit = Object.freeze({ reason: 'shutdown' });
 const EXIT_BUDGET: VcpuExit = Object.freeze({ reason: 'budget' });
+const EXIT_DEBUG: VcpuExit = Object.freeze({ reason: 'debug' });
 
 export class Vcpu {
   readonly id: number;
@@ -109,6 +112,22 @@ export class Vcpu {
     this.exitRequest = reason;
     this.hart.requestStop();
     this.kick();
+  }
+
+  /**
+   * KVM_SET_GUEST_DEBUG, at page granularity (what a debugger needs to run at full
+   * speed between breakpoints): with pages set (gva >>> 12), run() returns
+   * { reason: 'debug' } before the first instruction fetched from one of them but
+   * skipPage (the page a debugger single-steps on); null disarms. The armed pages
+   * leave the soft TLB now, so every way into them (a jump, a fall-through, a
+   * trap vector) misses and asks the translator.
+   */
+  setGuestDebug(pages: ReadonlySet<number> | null, skipPage = -1): void {
+    const tr = this.translator;
+    tr.debugFetchPages = pages;
+    tr.debugSkipPage = skipPage;
+    tr.debugExit = false;
+    if (pages !== null) for (const page of pages) if (page !== skipPage) this.hart.flushTlbPage(page * 4096);
   }
 
   /** kvm_vcpu_kick: wake a vCPU halted in wfi (an interrupt was made pending). */
@@ -164,6 +183,10 @@ export class Vcpu {
         yield* consume(n);
         if (code === STOP_BUDGET) continue;
         if (code === STOP_EXIT) {
+          if (this.translator.debugExit) {
+            this.translator.debugExit = false;
+            return EXIT_DEBUG;
+          }
           this.state = 'faulting';
           const r = yield* kvmMmuPageFault(this);
           this.state = 'running';

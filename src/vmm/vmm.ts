@@ -589,6 +589,7 @@ export class Vmm {
           break;
         case 'budget':
         case 'mmio':
+        case 'debug':
           break;
         case 'shutdown':
           return this.fail(0, 'shutdown', undefined);

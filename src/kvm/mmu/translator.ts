@@ -3,6 +3,7 @@
 // (arch/x86/kvm/x86.h vcpu_cache_mmio_info / vcpu_clear_mmio_info)
 //
 // The hart asks on every soft-TLB miss. Answer, in this order:
+//   a fetch from a guest-debug page   -> TRANSLATE_EXIT with debugExit (vcpu.setGuestDebug)
 //   gva is the cached MMIO page       -> TRANSLATE_MMIO (set by the fault path for a
 //                                        gpa outside RAM, or a store to a read-only slot)
 //   paging off, gpa in no memslot     -> TRANSLATE_MMIO (fetch: access fault)
@@ -49,6 +50,15 @@ export class ShadowTranslator implements Translator {
   root = -1;
   rootKey = Number.NaN;
 
+  /**
+   * Guest-debug fetch pages (vcpu.setGuestDebug): a fetch from one of these gva
+   * pages but debugSkipPage exits with debugExit set instead of filling the TLB,
+   * so the debugger sees pc before that instruction begins.
+   */
+  debugFetchPages: ReadonlySet<number> | null = null;
+  debugSkipPage = -1;
+  debugExit = false;
+
   /** The miss the fault path must resolve (set whenever translate returns EXIT). */
   faultGva = 0;
   faultAccess = 0;
@@ -56,6 +66,8 @@ export class ShadowTranslator implements Translator {
 
   /** Pending sfence.vma work: a full sync, or these gva pages. */
   syncAll = false;
+  /** With syncAll: the one ASID whose every address the fence covers, or -1 for all of them. */
+  syncAsid = -1;
   readonly syncGvas: number[] = [];
   sfenceCalls = 0;
   satpCalls = 0;
@@ -86,6 +98,10 @@ export class ShadowTranslator implements Translator {
     const priv = hart.effectivePriv(access);
     const paging = priv !== PRIV_M && hart.satp < 0;
     this.lastSuperpage = false;
+    if (access === ACCESS_FETCH && this.debugFetchPages !== null && this.debugFetchPages.has(gva >>> 12) && gva >>> 12 !== this.debugSkipPage) {
+      this.debugExit = true;
+      return TRANSLATE_EXIT;
+    }
     if (
       (gva & ~0xfff) === this.mmioGvaPage &&
       access === this.mmioAccess &&
@@ -149,13 +165,19 @@ export class ShadowTranslator implements Translator {
   }
 
   /** Hart hook: after the hart flushed its own TLB for sfence.vma. */
-  sfenceVma(_hart: Hart, gva: number | null, _asid: number | null): void {
+  sfenceVma(_hart: Hart, gva: number | null, asid: number | null): void {
     this.sfenceCalls++;
     this.clearMmioInfo();
-    if (gva === null || this.syncGvas.length >= MAX_SYNC_GVAS) {
+    const oneAsid = asid === null ? -1 : asid & 0x1ff;
+    if (gva === null && oneAsid >= 0 && (!this.syncAll || this.syncAsid === oneAsid)) {
+      // Every address of one ASID: the one-address requests pending stay (they are for other ASIDs too).
       this.syncAll = true;
+      this.syncAsid = oneAsid;
+    } else if (gva === null || this.syncGvas.length >= MAX_SYNC_GVAS) {
+      this.syncAll = true;
+      this.syncAsid = -1;
       this.syncGvas.length = 0;
-    } else if (!this.syncAll) {
+    } else if (!this.syncAll || this.syncAsid >= 0) {
       this.syncGvas.push(gva & ~0xfff);
     }
   }
