@@ -2,8 +2,11 @@
 //
 // At a quiescent point (no thread inside the host kernel) every one of these holds:
 //   - refcount = mapcount + swap cache + GUP references (FrameTable's header);
-//   - mapcount = number of present ptes naming the frame; the anon rmap names the
-//     mm and hva of that pte; rss counters match the page tables;
+//   - mapcount = number of present ptes naming the frame; the anon rmap leads to every
+//     one of them (its hva, and an mm of the anon_vma it names); rss counters match
+//     the page tables;
+//   - copy-on-write: a writable pte maps a page no other mm may map (PG_anon_shared
+//     clear), and a page with more than one mapping is PG_anon_shared;
 //   - swap_map[slot] = number of swap ptes naming the slot; a slot is free exactly
 //     when no pte names it and no page caches it; the cache and frames agree;
 //   - the LRU lists are well-linked, their sizes and PG_lru/PG_active agree, and every
@@ -12,10 +15,10 @@
 // With `inFlight`, pages that are locked or isolated (a reclaimer or fault is working
 // on them) are allowed their transient reference and off-LRU state.
 
-import { NO_SLOT, PG_active, PG_free, PG_isolated, PG_locked, PG_lru, PG_swapcache, PG_writeback } from './frames.js';
+import { NO_SLOT, PG_active, PG_anon_shared, PG_free, PG_isolated, PG_locked, PG_lru, PG_swapcache, PG_writeback } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from './lru.js';
-import { ptePfn, ptePresent, pteSwapSlot, pteToString } from './pte.js';
+import { PTE_WRITE, ptePfn, ptePresent, pteSwapSlot, pteToString } from './pte.js';
 
 export interface AuditOptions {
   /** Allow locked/isolated pages (a thread is mid-operation). Default false. */
@@ -63,8 +66,10 @@ export function auditKernel(k: HostKernel, opts: AuditOptions = {}): string[] {
         }
         mappings[pfn]!++;
         if (fr.flags[pfn]! & PG_free) stop = bad(`mm${mm.id} page 0x${page.toString(16)} maps free pfn ${pfn}`);
-        else if (fr.rmapMm[pfn] !== mm.id || fr.rmapHvaPage[pfn] !== page) {
+        else if (fr.rmapHvaPage[pfn] !== page || k.anonVmaOf(fr.rmapMm[pfn]!)?.mms.includes(mm) !== true) {
           stop = bad(`mm${mm.id} page 0x${page.toString(16)} maps pfn ${pfn} whose rmap says ${fr.describe(pfn)}`);
+        } else if (pte & PTE_WRITE && fr.flags[pfn]! & PG_anon_shared) {
+          stop = bad(`mm${mm.id} page 0x${page.toString(16)}: writable pte to shared ${fr.describe(pfn)}`);
         }
       } else {
         swapEnts++;
@@ -103,6 +108,7 @@ export function auditKernel(k: HostKernel, opts: AuditOptions = {}): string[] {
     if (onFree[pfn] && bad(`used ${fr.describe(pfn)} is on the free list`)) return out;
     if (f & PG_lru) lruFlagged++;
     if (fr.mapcount[pfn] !== mappings[pfn] && bad(`${fr.describe(pfn)}: ${mappings[pfn]} ptes map it`)) return out;
+    if (mappings[pfn]! > 1 && !(f & PG_anon_shared) && bad(`${fr.describe(pfn)}: ${mappings[pfn]} ptes map it, not marked shared`)) return out;
     const busy = (f & (PG_locked | PG_isolated | PG_writeback)) !== 0;
     if (busy && !inFlight && bad(`${fr.describe(pfn)} is busy at a quiescent point`)) return out;
     const expected = fr.mapcount[pfn]! + (f & PG_swapcache ? 1 : 0) + fr.gupRefs[pfn]! + (f & PG_isolated ? 1 : 0);

@@ -23,10 +23,11 @@
 
 import { preempt } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
-import { PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
+import { PG_anon_shared, PG_dirty, PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { freeSwapCacheLocked } from './memory.js';
 import type { Mm } from './mm.js';
+import type { MmuNotifierRange } from './mmu-notifier.js';
 import {
   PAGE_MASK,
   PAGE_SHIFT,
@@ -76,14 +77,102 @@ export function* handleMmFault(k: HostKernel, mm: Mm, hva: number, write: boolea
   if (pte === PTE_NONE) return yield* doAnonymousPage(k, mm, vma, page, write);
   if (!ptePresent(pte)) return yield* doSwapPage(k, mm, vma, page, pte, write);
 
-  // Present: an access/dirty update, or a write to a pte mprotect left read-only in a
-  // VMA that is writable again (exclusive anon page: reuse it, no COW without fork).
-  // Reusing an exclusive page keeps its swap slot (wp_page_reuse, PageAnonExclusive):
-  // the dirty pte is carried to the page at unmap, and pageout rewrites the slot.
+  // Present and read-only on a write: do_wp_page (copy-on-write after fork, or an
+  // mprotect that made the VMA writable again).
+  if (write && !(pte & PTE_WRITE)) return yield* doWpPage(k, mm, page, pte);
+  // Present: an access/dirty update.
   yield* mm.ptl.lock();
   const cur = mm.pt.get(page);
   if (cur === pte) mm.pt.set(page, pte | PTE_YOUNG | (write ? PTE_WRITE | PTE_DIRTY : 0));
   mm.ptl.unlock();
+  return 0;
+}
+
+/**
+ * do_wp_page. An exclusive page (or a shared one whose writer is now its only user,
+ * wp_can_reuse_anon_folio) is written in place: wp_page_reuse keeps its swap slot, the
+ * dirty pte is carried to the page at unmap and pageout rewrites the slot. Any other
+ * page is copied (wp_page_copy).
+ */
+function* doWpPage(k: HostKernel, mm: Mm, page: number, pte: number): Task<number> {
+  const fr = k.frames;
+  const pfn = ptePfn(pte);
+  yield* mm.ptl.lock();
+  const cur = mm.pt.get(page);
+  if (!ptePresent(cur) || ptePfn(cur) !== pfn || cur & PTE_WRITE) {
+    mm.ptl.unlock();
+    return 0;
+  }
+  if (!(fr.flags[pfn]! & PG_anon_shared) || canReuseAnonPage(k, pfn)) {
+    fr.flags[pfn]! &= ~PG_anon_shared;
+    mm.pt.set(page, cur | PTE_YOUNG | PTE_WRITE | PTE_DIRTY);
+    mm.ptl.unlock();
+    return 0;
+  }
+  mm.ptl.unlock();
+  return yield* wpPageCopy(k, mm, page, pfn);
+}
+
+/**
+ * wp_can_reuse_anon_folio: the writer's pte is the page's only reference apart from
+ * the swap cache, and no swap pte elsewhere names its slot (a swap-in there would
+ * map this very page again). A gup reference or an isolating reclaimer means copy.
+ */
+function canReuseAnonPage(k: HostKernel, pfn: number): boolean {
+  const fr = k.frames;
+  if (fr.mapcount[pfn] !== 1) return false;
+  const cached = (fr.flags[pfn]! & PG_swapcache) !== 0;
+  if (fr.refcount[pfn] !== 1 + (cached ? 1 : 0)) return false;
+  return !cached || k.swap.swapMap[fr.swapSlot[pfn]!] === 0;
+}
+
+/**
+ * wp_page_copy: a new exclusive page with the old one's data replaces it in this mm.
+ * The old page stays mapped elsewhere, so every secondary MMU of this mm must drop
+ * its translation of it here: modern, inside invalidate_range_start/end around the
+ * pte change; 2008, invalidate_page after ptep_clear_flush, under the PT lock (one of
+ * the call sites of the seeds). A device left holding the old page reads data the
+ * process no longer sees.
+ */
+function* wpPageCopy(k: HostKernel, mm: Mm, page: number, oldPfn: number): Task<number> {
+  const fr = k.frames;
+  const npfn = yield* k.allocPage(mm);
+  if (npfn < 0) return fatalSignalPending(mm) ? VM_FAULT_SIGKILL : VM_FAULT_OOM;
+  const hva = page * PAGE_SIZE;
+  const notify = !k.forkDebug.noWpCopyNotify;
+  let range: MmuNotifierRange | null = null;
+  if (notify && mm.era === 'modern') {
+    range = { mm, start: hva, end: hva + PAGE_SIZE, event: 'clear', blockable: true };
+    yield* k.mn.invalidateRangeStart(range);
+  }
+  yield* mm.ptl.lock();
+  const cur = mm.pt.get(page);
+  if (!ptePresent(cur) || ptePfn(cur) !== oldPfn || cur & PTE_WRITE || mm.oomReaped) {
+    mm.ptl.unlock();
+    if (range !== null) yield* k.mn.invalidateRangeEnd(range);
+    k.folioPut(npfn);
+    return mm.oomReaped ? VM_FAULT_SIGKILL : 0;
+  }
+  // The copy is taken under the PT lock with the old pte still in place: no write to
+  // the old page through this mm can come after it.
+  fr.bytes.copyWithin(npfn << PAGE_SHIFT, oldPfn << PAGE_SHIFT, (oldPfn + 1) << PAGE_SHIFT);
+  mm.pt.set(page, PTE_NONE);
+  if (notify && mm.era === '2008') k.mn.invalidatePage(mm, hva);
+  if (cur & PTE_DIRTY) fr.flags[oldPfn]! |= PG_dirty;
+  fr.flags[npfn]! |= PG_swapbacked | PG_uptodate;
+  fr.mapcount[npfn] = 1;
+  fr.rmapMm[npfn] = mm.id;
+  fr.rmapHvaPage[npfn] = page;
+  mm.pt.set(page, pfnPte(npfn, PTE_YOUNG | PTE_WRITE | PTE_DIRTY));
+  k.lru.add(npfn);
+  // page_remove_rmap on the old page; the mapping's reference goes after the unlock.
+  if (--fr.mapcount[oldPfn]! === 0) fr.rmapMm[oldPfn] = 0;
+  mm.ptl.unlock();
+  k.ctx.stats.cowFault++;
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'wp-copy', mm: mm.id, hva, oldPfn, pfn: npfn });
+  if (fr.flags[oldPfn]! & PG_swapcache && fr.mapcount[oldPfn] === 0) k.freeSwapCache(oldPfn);
+  k.folioPut(oldPfn);
+  if (range !== null) yield* k.mn.invalidateRangeEnd(range);
   return 0;
 }
 
@@ -163,13 +252,20 @@ function* doSwapPage(k: HostKernel, mm: Mm, vma: Vma, page: number, pte: number,
   // should_try_to_free_swap, judged before our reference becomes the mapping's: on a
   // write fault only if nobody but us and the swap cache holds the page (a GUP user
   // or an isolating reclaimer may still expect to find it there).
-  const freeSwap = swap.full || (write && fr.refcount[pfn] === 2);
+  // Exclusive unless another swap pte names the slot or another mm mapped the cached
+  // page already (both only after fork); a shared page maps read-only, and a write
+  // fault comes back through do_wp_page.
+  const exclusive = swap.swapMap[slot] === 1 && fr.mapcount[pfn] === 0;
+  const freeSwap = exclusive && (swap.full || (write && fr.refcount[pfn] === 2));
+  if (exclusive) fr.flags[pfn]! &= ~PG_anon_shared;
+  else fr.flags[pfn]! |= PG_anon_shared;
+  const writable = exclusive && (vma.prot & PROT_WRITE) !== 0;
   // Our lookup reference becomes the mapping's reference.
   fr.mapcount[pfn]!++;
   fr.rmapMm[pfn] = mm.id;
   fr.rmapHvaPage[pfn] = page;
   // Exclusive anon page: writable if the VMA is, dirty only on a write fault.
-  mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (vma.prot & PROT_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0)));
+  mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (writable ? PTE_WRITE : 0) | (write && writable ? PTE_DIRTY : 0)));
   mm.anonRss++;
   mm.swapEnts--;
   // swap_free: our page caches the slot, so the slot itself survives this.

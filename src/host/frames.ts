@@ -33,6 +33,13 @@ export const PG_uptodate = 1 << 9;
 export const PG_free = 1 << 10;
 /** Taken off the LRU by a reclaimer, which holds a reference meanwhile. */
 export const PG_isolated = 1 << 11;
+/**
+ * Not a kernel flag: !PageAnonExclusive, so that pages which were never shared read as
+ * before. fork sets it on every page it shares; do_wp_page writes through only where it
+ * is clear (a new page, or one it may reuse). No writable pte maps a page with it, and
+ * every page with more than one mapping has it (audit.ts).
+ */
+export const PG_anon_shared = 1 << 12;
 
 const FLAG_NAMES: ReadonlyArray<[number, string]> = [
   [PG_referenced, 'referenced'],
@@ -47,6 +54,7 @@ const FLAG_NAMES: ReadonlyArray<[number, string]> = [
   [PG_uptodate, 'uptodate'],
   [PG_free, 'free'],
   [PG_isolated, 'isolated'],
+  [PG_anon_shared, 'anon_shared'],
 ];
 
 export function pageFlagsToString(flags: number): string {

@@ -1,7 +1,8 @@
 // The simulated host kernel (like mm/): frames, mm, faults, swap, reclaim, GUP, mmu_notifier.
 
 export { HostKernel, MADV_DONTNEED, type HostKernelOptions, type HostStats } from './kernel.js';
-export { Mm, Process, type NotifierEra } from './mm.js';
+export { AnonVma, Mm, Process, type NotifierEra } from './mm.js';
+export type { ForkDebug } from './fork.js';
 export {
   EAGAIN,
   MmuNotifier,
@@ -29,6 +30,7 @@ export {
   GUP_PIN_COUNTING_BIAS,
   NO_SLOT,
   PG_active,
+  PG_anon_shared,
   PG_dirty,
   PG_free,
   PG_isolated,

@@ -14,8 +14,11 @@ import { FrameTable, PG_active, PG_lru, PG_referenced, defaultWatermarks } from 
 import type { Watermarks } from './frames.js';
 import { getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
 import { Lru } from './lru.js';
+import { dupMm } from './fork.js';
+import type { ForkDebug } from './fork.js';
 import { freeSwapCacheLocked, zapPageRange } from './memory.js';
 import { Mm, Process } from './mm.js';
+import type { AnonVma } from './mm.js';
 import type { NotifierEra } from './mm.js';
 import { MmuNotifierCore } from './mmu-notifier.js';
 import type { MmuNotifier, MmuNotifierOps } from './mmu-notifier.js';
@@ -77,6 +80,8 @@ export class HostKernel {
   readonly oomReports: OomReport[] = [];
   /** Pages isolated from the LRU by reclaimers right now. */
   nrIsolated = 0;
+  /** Test-only switches of fork's copy-on-write (fork.ts). */
+  readonly forkDebug: ForkDebug = { noWriteProtectNotify: false, noWpCopyNotify: false };
 
   readonly kswapdWait = new WaitQueue('kswapd_wait');
   kswapdWanted = false;
@@ -85,6 +90,8 @@ export class HostKernel {
   readonly kswapdThread: SimThread | null = null;
 
   private readonly mms = new Map<number, Mm>();
+  /** mm id -> its fork tree's anon_vma, for every id a frame's rmap may still name. */
+  private readonly anonVmas = new Map<number, AnonVma>();
   private nextPid = 1;
   private nextMmId = 1;
 
@@ -122,6 +129,19 @@ export class HostKernel {
 
   mmById(id: number): Mm | undefined {
     return this.mms.get(id);
+  }
+
+  /** The anon_vma a frame's rmapMm leads to (the mm itself may have exited). */
+  anonVmaOf(mmId: number): AnonVma | undefined {
+    return this.anonVmas.get(mmId);
+  }
+
+  /** anon_vma_fork: the child joins the parent's fork tree before any pte is copied. */
+  anonVmaFork(child: Mm, parent: Mm): void {
+    child.anonVma.unlink(child);
+    child.anonVma = parent.anonVma;
+    child.anonVma.link(child);
+    this.anonVmas.set(child.id, child.anonVma);
   }
 
   /** Every mm not yet torn down (including ones mid-exit). */
@@ -236,6 +256,7 @@ export class HostKernel {
   createProcess(name: string, opts: { era?: NotifierEra; oomUnkillable?: boolean } = {}): Process {
     const mm = new Mm(this.nextMmId++, opts.era ?? this.era);
     this.mms.set(mm.id, mm);
+    this.anonVmas.set(mm.id, mm.anonVma);
     const p = new Process(this.nextPid++, name, mm);
     p.oomUnkillable = opts.oomUnkillable ?? false;
     this.processes.set(p.pid, p);
@@ -266,10 +287,19 @@ export class HostKernel {
     mm.owner = null;
     this.processes.delete(p.pid);
     this.mms.delete(mm.id);
+    if (mm.anonVma.unlink(mm)) for (const id of mm.anonVma.ids) this.anonVmas.delete(id);
     if (this.ctx.tracing()) this.ctx.trace({ type: 'process-exit', pid: p.pid, name: p.name });
   }
 
   // ---- syscalls ----------------------------------------------------------------------
+
+  /**
+   * fork (the mm half: dup_mmap): a child process with a copy of every VMA, whose
+   * anon pages are shared copy-on-write with the parent: the child, or -ENOMEM.
+   */
+  fork(parent: Process, name?: string): Task<Process | number> {
+    return dupMm(this, parent, name ?? parent.name);
+  }
 
   /** mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS): hva, or a negative errno. */
   *mmap(mm: Mm, len: number, prot: number = PROT_READ | PROT_WRITE): Task<number> {

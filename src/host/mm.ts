@@ -13,6 +13,34 @@ import { VmaSet } from './vma.js';
 
 export type NotifierEra = '2008' | 'modern';
 
+/**
+ * anon_vma, one per fork tree: every mm that may map an anon page made in any of them,
+ * at the page's own hva (fork keeps addresses). A frame's rmap names the mm that made
+ * it (rmapMm) and its hva page; a walk visits each member and trusts a mapping only
+ * where that member's pte, under its PT lock, names the frame. Coarser than the
+ * kernel's anon_vma chains (a child's own pages are walked in the parent too, and
+ * miss there), never wrong. Kept by the kernel until its last member exits, so a
+ * page made by a parent that exited is still found in the children.
+ */
+export class AnonVma {
+  /** Members in fork order, live or mid-exit. */
+  readonly mms: Mm[] = [];
+  /** Ids of every mm that ever joined, for the kernel's id -> anon_vma map. */
+  readonly ids: number[] = [];
+
+  link(mm: Mm): void {
+    this.mms.push(mm);
+    this.ids.push(mm.id);
+  }
+
+  /** Returns whether the anon_vma is now empty. */
+  unlink(mm: Mm): boolean {
+    const i = this.mms.indexOf(mm);
+    if (i >= 0) this.mms.splice(i, 1);
+    return this.mms.length === 0;
+  }
+}
+
 export class Mm {
   readonly id: number;
   readonly era: NotifierEra;
@@ -32,6 +60,8 @@ export class Mm {
   notifiers: readonly MmuNotifier[] = [];
   /** Set by exit_mmap's mmu_notifier_release, after which no callback may be added. */
   notifierReleased = false;
+  /** The fork tree's anon_vma; a forked child shares its parent's. */
+  anonVma: AnonVma;
   /** mm->notifier_subscriptions' interval tree, made by the first interval insert (has_itree). */
   subscriptions: MmuNotifierSubscriptions | null = null;
 
@@ -60,6 +90,8 @@ export class Mm {
     this.mmapLock = new RwSem(`mm${id}.mmap_lock`, { lockClass: 'mmap_lock' });
     this.ptl = new SpinLock(`mm${id}.ptl`, { lockClass: 'ptl' });
     this.rmapWait = new WaitQueue(`mm${id}.rmap`);
+    this.anonVma = new AnonVma();
+    this.anonVma.link(this);
   }
 
   /** anon_vma_lock_read for a walk that must not be skipped (try_to_unmap). */

@@ -22,6 +22,8 @@ export interface VmStats {
   pgkeepPinned: number;
   swapCacheHit: number;
   notifierCalls: number;
+  /** do_wp_page copies (not in /proc/vmstat): a write to a page fork shared. */
+  cowFault: number;
   /** WARN_ON_ONCE-style soft failures; tests assert zero. */
   warnings: number;
 }
@@ -45,6 +47,7 @@ export function newVmStats(): VmStats {
     pgkeepPinned: 0,
     swapCacheHit: 0,
     notifierCalls: 0,
+    cowFault: 0,
     warnings: 0,
   };
 }

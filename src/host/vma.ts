@@ -1,8 +1,8 @@
 // Counterpart: mm/mmap.c + mm/vma.c (the VMA set of one mm: find, gap search, split)
 //
-// Anonymous private mappings only (no files, no fork). hvas are unsigned 32-bit
-// byte addresses, page aligned at VMA boundaries, so `hva >>> PAGE_SHIFT` is the
-// hva page everywhere. VMAs are kept sorted and non-overlapping; neighbours with
+// Anonymous private mappings only (no files; fork copies them, fork.ts). hvas are
+// unsigned 32-bit byte addresses, page aligned at VMA boundaries, so
+// `hva >>> PAGE_SHIFT` is the hva page everywhere. VMAs are kept sorted and non-overlapping; neighbours with
 // the same protection are not merged (nothing depends on it).
 
 import { PAGE_SIZE } from './pte.js';
