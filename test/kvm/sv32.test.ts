@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CSR_SATP, CSR_SEPC, CSR_SCAUSE, CSR_STVAL, CSR_STVEC } from '../../src/hart/csr.js';
-import { PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32 } from '../../src/hart/sv32.js';
+import { PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, SATP_MODE_SV32 } from '../../src/hart/sv32.js';
 import { isWritable, sptePfn } from '../../src/kvm/mmu/spte.js';
 import type { VcpuExit } from '../../src/kvm/vcpu.js';
 import { runSync } from '../../src/sched/index.js';
@@ -437,3 +437,58 @@ describe('shadow page recycling (n_max_mmu_pages)', () => {
 function beqz20(off: number): number {
   return beq(20, 0, off);
 }
+
+/** The page of a gpa above 2 GiB (a `& ~0xfff` would turn it into a negative int32). */
+const pageOf = (gpa: number) => Math.floor(gpa / 4096) * 4096;
+
+describe('sfence.vma x0, asid (one address space, every address)', () => {
+  it("drops that ASID's translations, so its changed gpte takes effect, and keeps other ASIDs' and global ones", () => {
+    const ROOT2 = RAM_GPA + 0x40000;
+    const GLOB_VA = 0x90000000;
+    const WIN_VA = 0x70000000; // root 1's window onto its own level 0 table for DATA_VA
+    const ASID1 = 1;
+    const ASID2 = 2;
+    const satp2 = SATP_MODE_SV32 | (ASID2 << 22) | (ROOT2 / 4096);
+    let l0 = 0;
+    const { t, pg } = setup(
+      (p) => {
+        p.emit(li(8, DATA_VA), lw(6, 8, 0)); // ASID 1: 0x1111
+        p.emit(li(25, GLOB_VA), lw(23, 25, 0)); // global: 0x4444
+        p.emit(li(9, satp2), csrr(18, CSR_SATP), csrw(CSR_SATP, 9), lw(7, 8, 0)); // ASID 2: 0x2222
+        p.emit(csrw(CSR_SATP, 18)); // back to ASID 1
+        p.emit(li(20, WIN_VA + ((DATA_VA >>> 12) & 0x3ff) * 4), li(21, (((RAM_GPA + 0x30000) / 4096) << 10) | PTE_V | PTE_R | PTE_A), sw(21, 20, 0));
+        p.emit(li(24, ASID1), sfence_vma(0, 24), lw(22, 8, 0)); // the new gpte: 0x3333
+        p.emit(li(11, UCALL_LOG), sw(6, 11, 0), sw(7, 11, 0), sw(22, 11, 0), sw(23, 11, 0));
+        emitDone(p);
+      },
+      (pg) => {
+        pg.map4k(DATA_VA, RAM_GPA + 0x10000, PTE_V | PTE_R | PTE_A);
+        pg.map4k(GLOB_VA, RAM_GPA + 0x60000, PTE_V | PTE_R | PTE_A | PTE_G);
+        l0 = pageOf(pg.ptePa(DATA_VA));
+        pg.map4k(WIN_VA, l0, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        const pg2 = new GuestPager(pg.t, ROOT2);
+        pg2.map4k(CODE_VA, RAM_GPA, PTE_V | PTE_R | PTE_X | PTE_A);
+        pg2.map4k(UCALL_DONE, UCALL_DONE, PTE_V | PTE_R | PTE_W | PTE_A | PTE_D);
+        pg2.map4k(DATA_VA, RAM_GPA + 0x20000, PTE_V | PTE_R | PTE_A);
+        pg2.map4k(GLOB_VA, RAM_GPA + 0x60000, PTE_V | PTE_R | PTE_A | PTE_G);
+      },
+    );
+    t.vcpu.hart.writeCsr(CSR_SATP, pg.satp() | (ASID1 << 22));
+    runSync(writeGuest(t, RAM_GPA + 0x10000, [0x1111]));
+    runSync(writeGuest(t, RAM_GPA + 0x20000, [0x2222]));
+    runSync(writeGuest(t, RAM_GPA + 0x30000, [0x3333]));
+    runSync(writeGuest(t, RAM_GPA + 0x60000, [0x4444]));
+    expect(run(t)).toEqual({ reason: 'mmio' });
+    expect(t.ucall.log).toEqual([0x1111, 0x2222, 0x3333, 0x4444]);
+    const sps = t.vm.sps;
+    const leafOf = (tableGpa: number, va: number) => {
+      const sp = sps.findShadowPage(tableGpa / 4096, 0);
+      return sp < 0 ? 0 : sps.spteAt(sp * 1024 + ((va >>> 12) & 0x3ff));
+    };
+    // ASID 2's translation of DATA_VA survived ASID 1's fence ...
+    expect(sptePfn(leafOf(pageOf(new GuestPager(t, ROOT2).ptePa(DATA_VA)), DATA_VA))).not.toBe(0);
+    // ... and so did the global one under ASID 1.
+    expect(leafOf(pageOf(pg.ptePa(GLOB_VA)), GLOB_VA)).not.toBe(0);
+    teardown(t);
+  });
+});

@@ -47,6 +47,7 @@ import {
   PTE_A,
   PTE_D,
   PTE_R,
+  PTE_G,
   PTE_U,
   PTE_V,
   PTE_W,
@@ -83,6 +84,8 @@ import { ROOT_KEY_DIRECT, ShadowTranslator } from './translator.js';
 
 export type FaultResult = 'fixed' | 'retry' | 'guest-fault' | 'mmio' | 'error';
 
+/** Sv32 satp.ASID: bits 30..22. */
+const SATP_ASID_MASK = 0x1ff;
 const ROLE_DIRECT_ROOT = makeRole(1, true);
 const ROLE_SHADOW_ROOT = makeRole(1, false);
 const ROLE_DIRECT_LEAF = makeRole(0, true);
@@ -248,13 +251,17 @@ export function kvmMmuSyncLocked(vcpu: Vcpu): void {
   const tr = vcpu.translator;
   const sps = vcpu.vm.sps;
   let flush = false;
-  if (tr.syncAll) {
+  if (tr.syncAll && tr.syncAsid < 0) {
     // Every page derived from guest ptes: shadowed tables and megapage-direct pages.
     for (const sp of sps.lruOrder()) {
       const role = sps.role[sp]!;
       if (!roleDirect(role) || roleAccess(role) !== 0) if (sps.prepareZapPage(sp)) flush = true;
     }
   } else {
+    // One ASID, every address: its roots' non-global translations (Linux's
+    // flush_tlb_mm, at fork, exit and munmap). Other address spaces and the
+    // kernel's global mappings keep their sptes.
+    if (tr.syncAll && sps.syncAsidLocked(tr.syncAsid)) flush = true;
     // A one-address sfence.vma covers every address space (or one ASID, and roots
     // carry no ASID): drop the address in every shadow root, not only the current
     // one, or a later satp switch would translate through a stale level 1 link.
@@ -277,6 +284,7 @@ export function kvmMmuSyncLocked(vcpu: Vcpu): void {
     }
   }
   tr.syncAll = false;
+  tr.syncAsid = -1;
   tr.syncGvas.length = 0;
   if (sps.pendingZaps > 0) sps.commitZapPages();
   else if (flush) sps.flushRemoteTlbs();
@@ -288,11 +296,13 @@ function mmuLoadLocked(vcpu: Vcpu, key: number): number {
   const sps = vcpu.vm.sps;
   if (tr.root >= 0 && tr.rootKey === key && sps.isActive(tr.root)) {
     sps.touch(tr.root);
-    return tr.root;
+  } else {
+    tr.dropRoot();
+    tr.root = key === ROOT_KEY_DIRECT ? sps.getRoot(0, ROLE_DIRECT_ROOT) : sps.getRoot(key, ROLE_SHADOW_ROOT);
+    tr.rootKey = key;
   }
-  tr.dropRoot();
-  tr.root = key === ROOT_KEY_DIRECT ? sps.getRoot(0, ROLE_DIRECT_ROOT) : sps.getRoot(key, ROLE_SHADOW_ROOT);
-  tr.rootKey = key;
+  // Roots are keyed by the satp PPN; the ASIDs they served decide what sfence.vma x0, asid drops.
+  if (key !== ROOT_KEY_DIRECT) sps.noteRootAsid(tr.root, (vcpu.hart.satp >>> 22) & SATP_ASID_MASK);
   return tr.root;
 }
 
@@ -430,6 +440,12 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
   // its reference/pin; ours is then surplus.
   const sameMapping = isLeafSpte(old) && sps.spteGfn[sptep] === gfn && sptePfn(old) === pfn;
   if (sps.setLeafSpte(sptep, gfn, spte)) flush = true;
+  if (paging) {
+    // G on the level 1 gpte makes every mapping below it global (Sv32); a megapage's G is its own.
+    const global = ((w.l1Gpte | (w.level === 0 ? w.gpte : 0)) & PTE_G) !== 0;
+    if (w.level === 1) sps.noteDirectGlobal(child, global);
+    else sps.markGlobal(sptep, global);
+  }
   if (flush) sps.flushRemoteTlbs();
   vm.mmuLock.unlock();
 

@@ -151,6 +151,17 @@ export class ShadowPages {
   readonly sptes: Int32Array;
   /** For each leaf sptep, the gfn it maps (KVM's shadowed_translation): the rmap key. */
   readonly spteGfn: Int32Array;
+  /**
+   * Guest-global translations (the gpte, or the level 1 gpte above it, has G):
+   * sfence.vma x0, asid leaves them alone (privileged spec, SFENCE.VMA: a fence
+   * for one ASID does not order global mappings). Written with each leaf spte
+   * (markGlobal), read only while the spte is present. spGlobal: a megapage's
+   * direct page, global only while every gpte that links it is.
+   */
+  readonly spteGlobal: Uint8Array;
+  readonly spGlobal: Uint8Array;
+  /** The ASIDs each shadow root has been loaded under (satp PPN keys roots; ASIDs ride along). */
+  readonly rootAsids = new Map<number, Set<number>>();
   readonly role: Int32Array;
   /** Shadowing page: gfn of the guest table. Direct page: first gfn it maps. */
   readonly gfn: Int32Array;
@@ -193,6 +204,8 @@ export class ShadowPages {
     const n = this.capacity;
     this.sptes = new Int32Array(n * SPTES_PER_PAGE);
     this.spteGfn = new Int32Array(n * SPTES_PER_PAGE);
+    this.spteGlobal = new Uint8Array(n * SPTES_PER_PAGE);
+    this.spGlobal = new Uint8Array(n);
     this.role = new Int32Array(n);
     this.gfn = new Int32Array(n);
     this.state = new Uint8Array(n);
@@ -264,6 +277,8 @@ export class ShadowPages {
     }
     const sp = this.freeStack[--this.freeTop]!;
     this.state[sp] = SP_ACTIVE;
+    this.spGlobal[sp] = 0;
+    this.rootAsids.delete(sp);
     this.role[sp] = role;
     this.gfn[sp] = gfn;
     this.rootCount[sp] = 0;
@@ -290,6 +305,61 @@ export class ShadowPages {
   putRoot(sp: number): void {
     if (this.rootCount[sp]! <= 0) BUG(`putRoot: sp ${sp} is not held as a root`);
     if (--this.rootCount[sp]! === 0 && this.state[sp] === SP_ZAPPED_ROOT) this.freePage(sp);
+  }
+
+  /** A root was loaded for a satp with this ASID. */
+  noteRootAsid(root: number, asid: number): void {
+    let set = this.rootAsids.get(root);
+    if (set === undefined) {
+      set = new Set();
+      this.rootAsids.set(root, set);
+    }
+    set.add(asid);
+  }
+
+  /** The leaf at sptep came from a global gpte (or one under a global level 1 gpte). */
+  markGlobal(sptep: number, global: boolean): void {
+    this.spteGlobal[sptep] = global ? 1 : 0;
+  }
+
+  /** A megapage gpte with or without G links this direct page: it stays global only while all do. */
+  noteDirectGlobal(sp: number, global: boolean): void {
+    const g = this.spGlobal[sp]!;
+    if (g === 0) this.spGlobal[sp] = global ? 1 : 2;
+    else if (g === 1 && !global) this.spGlobal[sp] = 2;
+  }
+
+  /**
+   * sfence.vma x0, asid (kvm_mmu_sync_roots for one address space): in every root
+   * loaded under that ASID, drop each non-global leaf and each level 1 link but
+   * those to global megapages; roots of other ASIDs and global translations stay.
+   * A shadow table shared with another ASID's root loses its non-global leaves too:
+   * more than the fence asks, never less. Returns "needs flush"; the caller commits.
+   */
+  syncAsidLocked(asid: number): boolean {
+    let flush = false;
+    for (const [root, asids] of this.rootAsids) {
+      if (!asids.has(asid) || this.state[root] !== SP_ACTIVE) continue;
+      const base = root * SPTES_PER_PAGE;
+      for (let i = 0; i < SPTES_PER_PAGE; i++) {
+        const l1 = this.sptes[base + i]!;
+        if (!isNonLeafSpte(l1)) continue;
+        const child = spteChild(l1);
+        const role = this.role[child]!;
+        if (roleDirect(role)) {
+          if (this.spGlobal[child] === 1) continue;
+          if (this.prepareZapPage(child)) flush = true;
+          continue;
+        }
+        const cbase = child * SPTES_PER_PAGE;
+        for (let j = 0; j < SPTES_PER_PAGE; j++) {
+          if (this.sptes[cbase + j] !== 0 && this.spteGlobal[cbase + j] === 0 && this.dropSpte(cbase + j)) flush = true;
+        }
+        // The level 1 gpte may have changed (the fence orders every level for this ASID): relink on the next fault.
+        if (this.sptes[base + i] !== 0 && this.dropSpte(base + i)) flush = true;
+      }
+    }
+    return flush;
   }
 
   /** A vCPU must reload its root when this turns false (the root was zapped). */

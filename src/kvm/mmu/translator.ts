@@ -66,6 +66,8 @@ export class ShadowTranslator implements Translator {
 
   /** Pending sfence.vma work: a full sync, or these gva pages. */
   syncAll = false;
+  /** With syncAll: the one ASID whose every address the fence covers, or -1 for all of them. */
+  syncAsid = -1;
   readonly syncGvas: number[] = [];
   sfenceCalls = 0;
   satpCalls = 0;
@@ -163,13 +165,19 @@ export class ShadowTranslator implements Translator {
   }
 
   /** Hart hook: after the hart flushed its own TLB for sfence.vma. */
-  sfenceVma(_hart: Hart, gva: number | null, _asid: number | null): void {
+  sfenceVma(_hart: Hart, gva: number | null, asid: number | null): void {
     this.sfenceCalls++;
     this.clearMmioInfo();
-    if (gva === null || this.syncGvas.length >= MAX_SYNC_GVAS) {
+    const oneAsid = asid === null ? -1 : asid & 0x1ff;
+    if (gva === null && oneAsid >= 0 && (!this.syncAll || this.syncAsid === oneAsid)) {
+      // Every address of one ASID: the one-address requests pending stay (they are for other ASIDs too).
       this.syncAll = true;
+      this.syncAsid = oneAsid;
+    } else if (gva === null || this.syncGvas.length >= MAX_SYNC_GVAS) {
+      this.syncAll = true;
+      this.syncAsid = -1;
       this.syncGvas.length = 0;
-    } else if (!this.syncAll) {
+    } else if (!this.syncAll || this.syncAsid >= 0) {
       this.syncGvas.push(gva & ~0xfff);
     }
   }
