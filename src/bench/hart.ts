@@ -1,7 +1,10 @@
-// Hart section of the benchmark: guest MIPS of the interpreter on the
-// committed bench ELFs, paging off (M-mode) and on (S-mode under Sv32), and
-// when qemu-system-riscv32 is on PATH, the same ELFs under QEMU's spike
-// machine for a time ratio measured in the same run.
+// Hart section of the benchmark: guest MIPS of the interpreter and of the
+// block compiler (`--jit`) on the committed bench ELFs, paging off (M-mode)
+// and on (S-mode under Sv32), and when qemu-system-riscv32 is on PATH, the
+// same ELFs under QEMU's spike machine for a time ratio measured in the same
+// run. In-process and warm: the first run is not counted (for the compiler,
+// V8 also keeps the code of a translation whose source text it has seen), so
+// the process section is the one that shows start-up and compile costs.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -24,9 +27,12 @@ export const HART_BENCHES: ReadonlyArray<{ name: string; mode: 'bare' | 'sv32'; 
 const QEMU_BASELINE_ELF = 'isa-alu.elf';
 const QEMU = 'qemu-system-riscv32';
 
+export type HartEngine = 'interp' | 'jit';
+
 export interface HartBenchRow {
   name: string;
   mode: string;
+  engine: HartEngine;
   insns: number;
   seconds: number;
   mips: number;
@@ -36,9 +42,9 @@ export interface HartBenchRow {
   ratioAdjusted?: number;
 }
 
-function timeOurs(bytes: Uint8Array): { seconds: number; insns: number } {
+function timeOurs(bytes: Uint8Array, engine: HartEngine): { seconds: number; insns: number } {
   const t0 = performance.now();
-  const r = runBareElf(bytes);
+  const r = runBareElf(bytes, engine === 'jit' ? { jit: {} } : {});
   const seconds = (performance.now() - t0) / 1000;
   if (r.exitCode !== 0) throw new Error(`guest failed: ${r.message ?? r.reason}\n${r.output}`);
   return { seconds, insns: r.insns };
@@ -74,28 +80,29 @@ export function runHartBench(ctx: BenchContext): HartBenchRow[] {
   for (const b of HART_BENCHES) {
     const url = new URL(b.elf, BIN);
     const bytes = new Uint8Array(readFileSync(url));
-    timeOurs(bytes); // warm the JIT: the first run is not the steady state
-    const samples = Array.from({ length: runs }, () => timeOurs(bytes));
-    const seconds = median(samples.map((s) => s.seconds));
-    const insns = samples[0]!.insns;
-    const row: HartBenchRow = { name: b.name, mode: b.mode, insns, seconds, mips: insns / seconds / 1e6 };
-    if (qemu) {
-      const path = fileURLToPath(url);
-      const q = median(Array.from({ length: runs }, () => timeQemu(path)));
-      row.qemuSeconds = q;
-      row.ratio = seconds / q;
-      if (q - qemuBase > 0.002) row.ratioAdjusted = seconds / (q - qemuBase);
+    const q = qemu ? median(Array.from({ length: runs }, () => timeQemu(fileURLToPath(url)))) : 0;
+    for (const engine of ['interp', 'jit'] as const) {
+      timeOurs(bytes, engine); // warm V8: the first run is not the steady state
+      const samples = Array.from({ length: runs }, () => timeOurs(bytes, engine));
+      const seconds = median(samples.map((s) => s.seconds));
+      const insns = samples[0]!.insns;
+      const row: HartBenchRow = { name: b.name, mode: b.mode, engine, insns, seconds, mips: insns / seconds / 1e6 };
+      if (qemu) {
+        row.qemuSeconds = q;
+        row.ratio = seconds / q;
+        if (q - qemuBase > 0.002) row.ratioAdjusted = seconds / (q - qemuBase);
+      }
+      rows.push(row);
+      ctx.log(`  ${b.name} (${b.mode}, ${engine}): ${row.mips.toFixed(1)} MIPS`);
     }
-    rows.push(row);
-    ctx.log(`  ${b.name} (${b.mode}): ${row.mips.toFixed(1)} MIPS`);
   }
 
   ctx.log('');
   ctx.log(`hart: guest MIPS, median of ${runs} runs (one warm-up run not counted)`);
-  const header = ['name', 'mode', 'instructions', 'median s', 'MIPS'];
+  const header = ['name', 'mode', 'engine', 'instructions', 'median s', 'MIPS'];
   if (qemu) header.push('qemu s', 'ours/qemu', 'ours/(qemu-startup)');
   const table = rows.map((r) => {
-    const cells = [r.name, r.mode, String(r.insns), r.seconds.toFixed(3), r.mips.toFixed(1)];
+    const cells = [r.name, r.mode, r.engine, String(r.insns), r.seconds.toFixed(3), r.mips.toFixed(1)];
     if (qemu) {
       cells.push(r.qemuSeconds!.toFixed(3), r.ratio!.toFixed(1) + 'x', r.ratioAdjusted !== undefined ? r.ratioAdjusted.toFixed(1) + 'x' : '-');
     }

@@ -1,6 +1,6 @@
 // Whole-process section of the benchmark: what a user sees. Each ELF runs as
-// `node dist/cli.js run --bare FILE` in its own process (start-up, module load
-// and a cold JIT included), next to `qemu-system-riscv32 -machine spike` on the
+// `node dist/cli.js run --bare [--jit] FILE` in its own process (start-up, module
+// load, a cold V8 and, with --jit, every translation compiled afresh), next to `qemu-system-riscv32 -machine spike` on the
 // same file in the same run, and next to the in-process figure of the hart
 // section (a warm JIT in a long-lived process) so the gap between the two is
 // printed rather than guessed.
@@ -41,10 +41,10 @@ function qemuAvailable(): boolean {
 }
 
 /** Instructions the program executes, and the first and a warm in-process run's seconds. */
-function inProcess(bytes: Uint8Array): { insns: number; cold: number; warm: number; exitCode: number } {
+function inProcess(bytes: Uint8Array, jit: boolean): { insns: number; cold: number; warm: number; exitCode: number } {
   const once = () => {
     const t0 = performance.now();
-    const r = runBareElf(bytes);
+    const r = runBareElf(bytes, jit ? { jit: {} } : {});
     return { r, s: (performance.now() - t0) / 1000 };
   };
   const first = once();
@@ -60,23 +60,26 @@ export function runProcessBench(ctx: BenchContext): void {
   ctx.log(`process: median of ${runs} whole-process runs each; load average at start ${loadavg()}`);
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
-    const ip = inProcess(bytes);
-    timeProcess(process.execPath, [CLI, 'run', '--bare', file], ip.exitCode); // page cache, not JIT
-    const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, [CLI, 'run', '--bare', file], ip.exitCode)));
-    const mips = (s: number) => (ip.insns / s / 1e6).toFixed(1);
-    const cells = [basename(file), String(ip.insns), ours.toFixed(3), mips(ours), mips(ip.cold), mips(ip.warm)];
-    if (qemu) {
-      const q = median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)));
-      cells.push(q.toFixed(3), mips(q), (q / ours).toFixed(3) + 'x');
+    const q = qemu
+      ? median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)))
+      : 0;
+    for (const jit of [false, true]) {
+      const ip = inProcess(bytes, jit);
+      const args = [CLI, 'run', '--bare', ...(jit ? ['--jit'] : []), file];
+      timeProcess(process.execPath, args, ip.exitCode); // page cache, not JIT
+      const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, args, ip.exitCode)));
+      const mips = (s: number) => (ip.insns / s / 1e6).toFixed(1);
+      const cells = [basename(file), jit ? 'jit' : 'interp', String(ip.insns), ours.toFixed(3), mips(ours), mips(ip.cold), mips(ip.warm)];
+      if (qemu) cells.push(q.toFixed(3), mips(q), (q / ours).toFixed(3) + 'x');
+      rows.push(cells);
+      ctx.log(`  ${basename(file)}${jit ? ' --jit' : ''}: ${mips(ours)} MIPS as a process`);
     }
-    rows.push(cells);
-    ctx.log(`  ${basename(file)}: ${mips(ours)} MIPS as a process`);
   }
-  const header = ['program', 'instructions', 'process s', 'MIPS', 'in-proc cold', 'in-proc warm'];
+  const header = ['program', 'engine', 'instructions', 'process s', 'MIPS', 'in-proc cold', 'in-proc warm'];
   if (qemu) header.push('qemu s', 'qemu MIPS', 'speed vs qemu');
   ctx.log('');
   ctx.log(formatTable(header, rows));
-  ctx.log('MIPS = instructions / wall seconds. process: `node dist/cli.js run --bare FILE`, start-up included;');
+  ctx.log('MIPS = instructions / wall seconds. process: `node dist/cli.js run --bare [--jit] FILE`, start-up included;');
   ctx.log('in-proc cold: the first runBareElf of a fresh image in this process; warm: the median of three more.');
   ctx.log(qemu ? `qemu: ${QEMU} -machine spike -bios none, whole process; speed vs qemu = qemu s / process s.` : `qemu: ${ctx.noQemu ? 'skipped (--no-qemu)' : 'not on PATH'}`);
 }

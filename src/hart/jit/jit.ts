@@ -24,7 +24,9 @@
 //    interpreter (Hart.interp) a block's worth at a time: cold code, code the
 //    compiler does not take, the instruction a block bailed at, and the
 //    boundaries themselves (interrupts, the timer, stop requests). So traps,
-//    counts and interrupt points are the interpreter's by construction.
+//    counts and interrupt points are the interpreter's by construction. It
+//    only reads mip and the timer to decide: MTIP is the interpreter's to set
+//    at its boundary, so the state after run() is the same on both engines.
 
 import { compileTrace, EXIT_BAIL, EXIT_FENCE_I, MAX_TRACE } from './compile.js';
 import { mulh, mulhsu, mulhu, MAX_BUDGET, STOP_BUDGET, TLB_SIZE, type Hart } from '../hart.js';
@@ -204,7 +206,7 @@ export class Jit {
     const src = compileTrace(b.pc, (pc) => mem32[((pc + delta) | 0) >> 2]!);
     if (src === null) return;
     const factory = new Function('x', 'm8', 'm16', 'm32', 'lt', 'ld', 'st', 'sd', 'mulh', 'mulhsu', 'mulhu', 'out',
-      `return function blk(room) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
+      `"use strict"; return function blk(room) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
     b.fn = factory(...this.factoryArgs);
     b.len = src.len;
     this.compiled++;
