@@ -34,7 +34,7 @@ export interface BareMachineOptions {
   watches?: PhysWatch[];
   mtimeDivisor?: number;
   hartId?: number;
-  /** Run the JIT warm-up first (default true; see warmup.ts). */
+  /** Run the V8 warm-up of the interpreter first (default true, but never with `jit`; see warmup.ts). */
   warmUp?: boolean;
   /** The hart's block compiler (src/hart/jit); absent: interpreter only. */
   jit?: JitOptions;
@@ -121,7 +121,9 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
   private readonly watchedPages = new Set<number>();
 
   constructor(opts: BareMachineOptions = {}) {
-    if (opts.warmUp !== false) warmUpHart();
+    // With the block compiler the interpreter runs only cold code, and the
+    // warm-up's V8 compile time costs more than it saves (CoreMark: ~60 ms).
+    if (opts.warmUp !== false && opts.jit === undefined) warmUpHart();
     this.ramBase = phys(opts.ramBase ?? 0x80000000);
     this.ramSize = opts.ramSize ?? 128 << 20;
     if ((this.ramBase % 4096) !== 0 || (this.ramSize % 4096) !== 0) throw new Error('BareMachine: RAM must be page-aligned');
