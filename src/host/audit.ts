@@ -5,6 +5,8 @@
 //   - mapcount = number of present ptes naming the frame; the anon rmap leads to every
 //     one of them (its hva, and an mm of the anon_vma it names); rss counters match
 //     the page tables;
+//   - a special pte (a driver's VM_PFNMAP mapping) lies in a driver VMA and names a
+//     frame that is not free; it counts in no mapcount or rss;
 //   - copy-on-write: a writable pte maps a page no other mm may map (PG_anon_shared
 //     clear), and a page with more than one mapping is PG_anon_shared;
 //   - swap_map[slot] = number of swap ptes naming the slot; a slot is free exactly
@@ -18,7 +20,7 @@
 import { NO_SLOT, PG_active, PG_anon_shared, PG_free, PG_isolated, PG_locked, PG_lru, PG_swapcache, PG_writeback } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from './lru.js';
-import { PTE_WRITE, ptePfn, ptePresent, pteSwapSlot, pteToString } from './pte.js';
+import { PAGE_SIZE, PTE_SPECIAL, PTE_WRITE, ptePfn, ptePresent, pteSwapSlot, pteToString } from './pte.js';
 
 export interface AuditOptions {
   /** Allow locked/isolated pages (a thread is mid-operation). Default false. */
@@ -57,6 +59,14 @@ export function auditKernel(k: HostKernel, opts: AuditOptions = {}): string[] {
     let stop = false;
     mm.pt.forEach((page, pte) => {
       if (stop) return;
+      if (pte & PTE_SPECIAL) {
+        // A driver's pfn: no mapcount, no rss; only a frame someone still holds.
+        const pfn = ptePfn(pte);
+        if (!ptePresent(pte) || pfn >= n || fr.flags[pfn]! & PG_free || mm.vmas.find(page * PAGE_SIZE)?.ops === undefined) {
+          stop = bad(`mm${mm.id} page 0x${page.toString(16)}: special pte ${pteToString(pte)} outside a driver VMA or to a free frame`);
+        }
+        return;
+      }
       if (ptePresent(pte)) {
         rss++;
         const pfn = ptePfn(pte);

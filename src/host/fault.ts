@@ -49,6 +49,7 @@ export const VM_FAULT_OOM = 2;
 export const VM_FAULT_SIGKILL = 4;
 
 export const EINTR = 4;
+export const EBUSY = 16;
 export const ENOMEM = 12;
 export const EFAULT = 14;
 export const EINVAL = 22;
@@ -71,6 +72,8 @@ export function* handleMmFault(k: HostKernel, mm: Mm, hva: number, write: boolea
   const vma = mm.vmas.find(hva);
   if (vma === undefined) return VM_FAULT_SIGSEGV;
   if (!(vma.prot & (write ? PROT_WRITE : PROT_READ))) return VM_FAULT_SIGSEGV;
+  // A driver's VM_PFNMAP mapping: its ->fault installs the pte, or says why not.
+  if (vma.ops !== undefined) return yield* vma.ops.fault(mm, hva, write);
   const page = hva >>> PAGE_SHIFT;
   const pte = mm.pt.get(page);
   if (k.ctx.tracing()) k.ctx.trace({ type: 'fault', mm: mm.id, hva, write, pte });

@@ -48,6 +48,8 @@ export function* dupMm(k: HostKernel, parent: Process, name: string): Task<Proce
     } else {
       k.anonVmaFork(dst, src);
       for (const v of src.vmas.list) {
+        // VM_DONTCOPY: a driver's mapping stays the parent's.
+        if (v.ops !== undefined) continue;
         dst.vmas.insert({ start: v.start, end: v.end, prot: v.prot });
         if (!(yield* copyPageRange(k, dst, src, v))) {
           ok = false;

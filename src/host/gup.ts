@@ -44,7 +44,8 @@ function* gupOne(k: HostKernel, mm: Mm, hva: number, write: boolean, refs: numbe
     for (;;) {
       if (mm.owner !== null && mm.owner.killed) return -EINTR;
       const vma = mm.vmas.find(hva);
-      if (vma === undefined || !(vma.prot & (write ? PROT_WRITE : PROT_READ))) return -EFAULT;
+      // VM_PFNMAP: no struct page behind the pte for gup to take (follow_page fails).
+      if (vma === undefined || vma.ops !== undefined || !(vma.prot & (write ? PROT_WRITE : PROT_READ))) return -EFAULT;
       const pfn = yield* followPage(k, mm, page, write, refs);
       if (pfn >= 0) {
         if (k.ctx.tracing()) k.ctx.trace({ type: refs === 1 ? 'gup' : 'pin', mm: mm.id, hva, pfn, write });

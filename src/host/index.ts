@@ -24,7 +24,7 @@ export {
   type MmuIntervalNotifierOps,
 } from './interval-notifier.js';
 export { secondaryMmuHost, type SecondaryMmuHost } from './secondary-mmu.js';
-export { EFAULT, EINTR, EINVAL, ENOMEM, VM_FAULT_OOM, VM_FAULT_SIGKILL, VM_FAULT_SIGSEGV, handleMmFault } from './fault.js';
+export { EBUSY, EFAULT, EINTR, EINVAL, ENOMEM, VM_FAULT_OOM, VM_FAULT_SIGKILL, VM_FAULT_SIGSEGV, handleMmFault } from './fault.js';
 export {
   FrameTable,
   GUP_PIN_COUNTING_BIAS,
@@ -45,7 +45,7 @@ export {
   type Watermarks,
 } from './frames.js';
 export * from './pte.js';
-export { PROT_NONE, PROT_READ, PROT_WRITE, MMAP_MIN_ADDR, TASK_SIZE, type Vma } from './vma.js';
+export { PROT_NONE, PROT_READ, PROT_WRITE, MMAP_MIN_ADDR, TASK_SIZE, type Vma, type VmOperations } from './vma.js';
 export { auditKernel, checkInvariants, InvariantError, type AuditOptions } from './audit.js';
 export { HOST_EVENT, type HostEvent, type VmStats } from './stats.js';
 export type { UserPageReclaim } from './vmscan.js';

@@ -9,7 +9,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { preempt, sleepTicks, WaitQueue } from '../sched/index.js';
 import type { Scheduler, SimThread, Task } from '../sched/index.js';
-import { EINVAL, ENOMEM, accessRead, accessWrite } from './fault.js';
+import { EBUSY, EFAULT, EINVAL, ENOMEM, accessRead, accessWrite } from './fault.js';
 import { FrameTable, PG_active, PG_lru, PG_referenced, defaultWatermarks } from './frames.js';
 import type { Watermarks } from './frames.js';
 import { getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
@@ -24,13 +24,14 @@ import { MmuNotifierCore } from './mmu-notifier.js';
 import type { MmuNotifier, MmuNotifierOps } from './mmu-notifier.js';
 import { outOfMemory } from './oom.js';
 import type { OomReport } from './oom.js';
-import { PAGE_SHIFT, PAGE_SIZE, PTE_WRITE, PTE_YOUNG, ptePresent } from './pte.js';
+import { PAGE_SHIFT, PAGE_SIZE, PTE_DIRTY, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG, pfnPte, ptePfn, ptePresent } from './pte.js';
 import { HostContext } from './stats.js';
 import type { VmStats } from './stats.js';
 import { SwapDevice } from './swap.js';
 import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, nodeHopeless, reclaimUserPage, shrinkNode } from './vmscan.js';
 import type { UserPageReclaim } from './vmscan.js';
 import { PROT_READ, PROT_WRITE, isPageAligned, pageAlignUp } from './vma.js';
+import type { Vma, VmOperations } from './vma.js';
 
 export const MADV_DONTNEED = 4;
 
@@ -278,7 +279,7 @@ export class HostKernel {
     try {
       for (const v of [...mm.vmas.list]) {
         yield* zapPageRange(this, mm, v.start, v.end, 'unmap');
-        mm.vmas.remove(v.start, v.end);
+        yield* this.removeVmas(mm, v.start, v.end);
       }
       mm.dead = true;
     } finally {
@@ -324,7 +325,7 @@ export class HostKernel {
     yield* mm.mmapLock.downWrite();
     try {
       yield* zapPageRange(this, mm, hva, end, 'unmap');
-      mm.vmas.remove(hva, end);
+      yield* this.removeVmas(mm, hva, end);
       if (this.ctx.tracing()) this.ctx.trace({ type: 'munmap', mm: mm.id, hva, len: end - hva });
       return 0;
     } finally {
@@ -340,6 +341,8 @@ export class HostKernel {
     yield* mm.mmapLock.downRead();
     try {
       if (!this.rangeMapped(mm, hva, end)) return -ENOMEM;
+      // madvise_dontneed_valid_vma: not on a driver's VM_PFNMAP mapping.
+      if (this.rangeHasDeviceVma(mm, hva, end)) return -EINVAL;
       yield* zapPageRange(this, mm, hva, end, 'clear');
       return 0;
     } finally {
@@ -373,6 +376,69 @@ export class HostKernel {
     } finally {
       mm.mmapLock.upWrite();
     }
+  }
+
+  /** remove_vma: the pieces leave the set, then each driver mapping's ->close runs. */
+  private *removeVmas(mm: Mm, start: number, end: number): Task {
+    const removed: Vma[] = mm.vmas.remove(start, end);
+    for (const v of removed) if (v.ops?.close !== undefined) yield* v.ops.close(mm, v.start, v.end);
+  }
+
+  private rangeHasDeviceVma(mm: Mm, start: number, end: number): boolean {
+    for (const v of mm.vmas.list) if (v.ops !== undefined && v.start < end && start < v.end) return true;
+    return false;
+  }
+
+  /**
+   * A driver's mmap of its device (XPMEM's attach): a VM_PFNMAP VMA whose faults go to
+   * ops.fault, which fills it with vmfInsertPfn. hva, or a negative errno.
+   */
+  *mmapDevice(mm: Mm, len: number, prot: number, ops: VmOperations): Task<number> {
+    if (!(len > 0)) return -EINVAL;
+    const size = pageAlignUp(len);
+    yield* mm.mmapLock.downWrite();
+    try {
+      if (mm.dead) return -EINVAL;
+      const hva = mm.vmas.findGap(size);
+      if (hva < 0) return -ENOMEM;
+      mm.vmas.insert({ start: hva, end: hva + size, prot, ops });
+      if (this.ctx.tracing()) this.ctx.trace({ type: 'mmap', mm: mm.id, hva, len: size, prot, device: ops.name });
+      return hva;
+    } finally {
+      mm.mmapLock.upWrite();
+    }
+  }
+
+  /**
+   * vmf_insert_pfn_prot, from a driver's ->fault: a special pte for pfn at hva, which
+   * must lie in a driver VMA. The pte holds no reference (the driver keeps its own)
+   * and is writable only if asked for and the VMA allows it. An existing special pte
+   * for the same pfn is upgraded; any other pte is left alone. 0 or -EBUSY / -EFAULT.
+   */
+  *vmfInsertPfn(mm: Mm, hva: number, pfn: number, write: boolean): Task<number> {
+    const vma = mm.vmas.find(hva);
+    if (vma?.ops === undefined || pfn < 0 || pfn >= this.frames.nrFrames) return -EFAULT;
+    const page = hva >>> PAGE_SHIFT;
+    const flags = PTE_SPECIAL | PTE_YOUNG | (write && vma.prot & PROT_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
+    yield* mm.ptl.lock();
+    const cur = mm.pt.get(page);
+    let r = 0;
+    if (cur === 0) mm.pt.set(page, pfnPte(pfn, flags));
+    else if (ptePresent(cur) && cur & PTE_SPECIAL && ptePfn(cur) === pfn) mm.pt.set(page, cur | flags);
+    else r = -EBUSY;
+    mm.ptl.unlock();
+    return r;
+  }
+
+  /**
+   * zap_vma_ptes: clears the special ptes of [hva, hva + len) in a driver VMA, inside
+   * invalidate_range_start/end of that mm (its own secondary MMUs drop them too).
+   * The caller holds whatever keeps the VMA alive (XPMEM: its segment mutex).
+   */
+  *zapVmaPtes(mm: Mm, hva: number, len: number): Task {
+    const vma = mm.vmas.find(hva);
+    if (vma?.ops === undefined || hva + len > vma.end) return;
+    yield* zapPageRange(this, mm, hva, hva + len, 'clear');
   }
 
   private rangeMapped(mm: Mm, start: number, end: number): boolean {

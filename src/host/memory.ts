@@ -10,7 +10,7 @@ import { PG_anon_shared, PG_dirty, PG_swapcache } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { MmuNotifierRange, MmuNotifyEvent } from './mmu-notifier.js';
-import { PAGE_SHIFT, PTE_DIRTY, PTE_NONE, ptePfn, ptePresent, pteSwapSlot } from './pte.js';
+import { PAGE_SHIFT, PTE_DIRTY, PTE_NONE, PTE_SPECIAL, ptePfn, ptePresent, pteSwapSlot } from './pte.js';
 
 /**
  * Clears every pte in [start, end) (hva bytes, page aligned). The caller holds
@@ -29,6 +29,8 @@ export function* zapPageRange(k: HostKernel, mm: Mm, start: number, end: number,
   yield* mm.ptl.lock();
   mm.pt.forEachInRange(start >>> PAGE_SHIFT, end >>> PAGE_SHIFT, (page, pte) => {
     mm.pt.set(page, PTE_NONE);
+    // A driver's special pte: no mapping, no reference; the driver puts its own.
+    if (pte & PTE_SPECIAL) return;
     if (ptePresent(pte)) {
       const pfn = ptePfn(pte);
       if (pte & PTE_DIRTY) fr.flags[pfn]! |= PG_dirty;

@@ -3,6 +3,8 @@
 // A host pte is one int32, testable alone:
 //
 //   present:  pfn << PTE_PFN_SHIFT | flags            (PTE_PRESENT set)
+//             PTE_SPECIAL: a driver's pfn in a VM_PFNMAP VMA (vmfInsertPfn); the
+//             frame is someone else's, the pte holds no reference and no mapcount
 //   swap:     slot << PTE_PFN_SHIFT | PTE_SWAP        (PTE_PRESENT clear)
 //   none:     0
 //
@@ -18,6 +20,8 @@ export const PTE_WRITE = 1 << 1;
 export const PTE_YOUNG = 1 << 2;
 export const PTE_DIRTY = 1 << 3;
 export const PTE_SWAP = 1 << 4;
+/** pte_special: not an anon mapping of this mm (see the header). */
+export const PTE_SPECIAL = 1 << 5;
 export const PTE_PFN_SHIFT = 8;
 export const PTE_MAX_INDEX = (1 << 23) - 1;
 
@@ -61,6 +65,7 @@ export function pteToString(pte: number): string {
     `pfn:${ptePfn(pte)} ` +
     (pteWrite(pte) ? 'W' : '-') +
     (pteYoung(pte) ? 'A' : '-') +
-    (pteDirty(pte) ? 'D' : '-')
+    (pteDirty(pte) ? 'D' : '-') +
+    (pte & PTE_SPECIAL ? ' special' : '')
   );
 }

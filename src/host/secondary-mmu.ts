@@ -2,7 +2,9 @@
 //
 // The whole of the host a secondary MMU may use (DESIGN.md "Other secondary MMUs"):
 // gup / pin / put, set_page_dirty, mark_page_accessed, kmap of a page it holds or that
-// its notifier keeps valid, notifier and interval-notifier registration, and threads.
+// its notifier keeps valid, notifier and interval-notifier registration, threads, and
+// for a driver that maps pages into another process (XPMEM) its device mmap, ->fault's
+// vmf_insert_pfn and zap_vma_ptes.
 // A driver holds a SecondaryMmuHost, never the HostKernel: it cannot read host page
 // tables or frame flags, so its coherence rests on the protocol alone.
 
@@ -14,6 +16,7 @@ import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { MmuNotifier, MmuNotifierOps } from './mmu-notifier.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './pte.js';
+import type { VmOperations } from './vma.js';
 
 export interface SecondaryMmuHost {
   /** get_user_pages (FOLL_GET, one page): pfn with a reference, or a negative errno. May sleep. */
@@ -40,6 +43,13 @@ export interface SecondaryMmuHost {
   mmuIntervalReadBegin(sub: MmuIntervalNotifier): Task<number>;
   mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean;
   mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void;
+
+  /** The driver's mmap handler: a VM_PFNMAP VMA in mm whose faults go to ops.fault. hva or -errno. */
+  mmapDevice(mm: Mm, len: number, prot: number, ops: VmOperations): Task<number>;
+  /** vmf_insert_pfn from ->fault: a special pte, no reference taken. 0, -EBUSY or -EFAULT. */
+  vmfInsertPfn(mm: Mm, hva: number, pfn: number, write: boolean): Task<number>;
+  /** zap_vma_ptes: drops the special ptes of a range of a driver VMA (range_start/end on mm). */
+  zapVmaPtes(mm: Mm, hva: number, len: number): Task;
 
   /** kthread_run: a daemon thread (like kswapd, it does not keep a run alive). */
   kthreadRun(name: string, body: () => Task<void>): SimThread;
@@ -78,6 +88,9 @@ export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
     mmuIntervalReadBegin: (sub) => k.mn.itree.readBegin(sub),
     mmuIntervalReadRetry: mmuIntervalReadRetry,
     mmuIntervalSetSeq: mmuIntervalSetSeq,
+    mmapDevice: (mm, len, prot, ops) => k.mmapDevice(mm, len, prot, ops),
+    vmfInsertPfn: (mm, hva, pfn, write) => k.vmfInsertPfn(mm, hva, pfn, write),
+    zapVmaPtes: (mm, hva, len) => k.zapVmaPtes(mm, hva, len),
     kthreadRun: (name, body) => sched().spawn(name, body, { daemon: true }),
     get now() {
       return k.now;

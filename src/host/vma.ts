@@ -5,6 +5,8 @@
 // `hva >>> PAGE_SHIFT` is the hva page everywhere. VMAs are kept sorted and non-overlapping; neighbours with
 // the same protection are not merged (nothing depends on it).
 
+import type { Task } from '../sched/index.js';
+import type { Mm } from './mm.js';
 import { PAGE_SIZE } from './pte.js';
 
 export const PROT_NONE = 0;
@@ -19,6 +21,21 @@ export interface Vma {
   start: number;
   end: number;
   prot: number;
+  /** A driver's mapping (mmapDevice): VM_PFNMAP | VM_DONTCOPY, faulted by ops.fault. */
+  ops?: VmOperations | undefined;
+}
+
+/**
+ * vm_operations_struct of a driver mapping (VM_PFNMAP | VM_IO | VM_DONTCOPY |
+ * VM_DONTEXPAND, as XPMEM's attach VMA is). Its ptes are special (PTE_SPECIAL): gup,
+ * MADV_DONTNEED, fork and reclaim leave them to the driver.
+ */
+export interface VmOperations {
+  readonly name: string;
+  /** ->fault with mmap_lock held for read: vmfInsertPfn, or fail. 0 or VM_FAULT_*. May sleep. */
+  fault(mm: Mm, hva: number, write: boolean): Task<number>;
+  /** ->close, after [start, end) left the VMA set and its ptes were zapped (munmap, exit). May sleep. */
+  close?(mm: Mm, start: number, end: number): Task;
 }
 
 export function protToString(prot: number): string {
@@ -72,12 +89,12 @@ export class VmaSet {
       const v = this.list[i]!;
       if (v.end <= start || v.start >= end) continue;
       if (v.start < start) {
-        this.list.splice(i + 1, 0, { start, end: v.end, prot: v.prot });
+        this.list.splice(i + 1, 0, { start, end: v.end, prot: v.prot, ops: v.ops });
         v.end = start;
         continue;
       }
       if (v.end > end) {
-        this.list.splice(i + 1, 0, { start: end, end: v.end, prot: v.prot });
+        this.list.splice(i + 1, 0, { start: end, end: v.end, prot: v.prot, ops: v.ops });
         v.end = end;
       }
       out.push(v);
@@ -108,7 +125,7 @@ export class VmaSet {
 
   dump(): string[] {
     return this.list.map(
-      (v) => `${v.start.toString(16).padStart(8, '0')}-${v.end.toString(16).padStart(8, '0')} ${protToString(v.prot)} ${(v.end - v.start) / 1024}kB`,
+      (v) => `${v.start.toString(16).padStart(8, '0')}-${v.end.toString(16).padStart(8, '0')} ${protToString(v.prot)} ${(v.end - v.start) / 1024}kB${v.ops ? ` ${v.ops.name}` : ''}`,
     );
   }
 }

@@ -14,7 +14,7 @@ import { GUP_PIN_COUNTING_BIAS, PG_active, PG_dirty, PG_isolated, PG_lru, PG_ref
 import type { HostKernel } from './kernel.js';
 import { LRU_ACTIVE_ANON, LRU_INACTIVE_ANON } from './lru.js';
 import type { Mm } from './mm.js';
-import { PAGE_SIZE, ptePfn, ptePresent, pteIsSwap, pteSwapSlot } from './pte.js';
+import { PAGE_SIZE, PTE_SPECIAL, ptePfn, ptePresent, pteIsSwap, pteSwapSlot } from './pte.js';
 import { folioReferenced, tryToUnmap } from './rmap.js';
 
 export const SWAP_CLUSTER_MAX = 32;
@@ -249,6 +249,10 @@ export function* reclaimUserPage(k: HostKernel, mm: Mm, hva: number): Task<UserP
     return pteIsSwap(pte) ? { kind: 'swapped', slot: pteSwapSlot(pte) } : { kind: 'none' };
   }
   const pfn = ptePfn(pte);
+  if (pte & PTE_SPECIAL) {
+    mm.ptl.unlock();
+    return { kind: 'kept', pfn, why: 'a driver\'s VM_PFNMAP pte (the page belongs to another mapping)' };
+  }
   if (!(fr.flags[pfn]! & PG_lru)) {
     mm.ptl.unlock();
     const why = fr.flags[pfn]! & PG_isolated ? 'another reclaimer has it isolated right now' : 'the page is on no LRU list (unevictable)';

@@ -1,0 +1,179 @@
+// A seeded race over one XPMEM segment: process A exports a range, process B attaches
+// it; A writes the even pages (and MADV_DONTNEEDs some), B writes the odd ones through
+// its own ptes to A's frames, both read every page at random, and the host swaps under
+// a small RAM. The audit (audit.ts) runs before every scheduler step; every read is
+// checked against the writes that could linearize with it; at the end both processes
+// must read every page's last write, and teardown must leave nothing behind.
+
+import { HostKernel, MADV_DONTNEED, secondaryMmuHost } from '../host/index.js';
+import type { Mm, NotifierEra } from '../host/index.js';
+import { Rng, Scheduler } from '../sched/index.js';
+import type { BugReport, Task } from '../sched/index.js';
+import { auditXpmem, auditXpmemTeardown } from './audit.js';
+import { PAGE_SIZE, XpmemSegment } from './xpmem.js';
+import type { XpmemAttachment, XpmemDebug, XpmemStats } from './xpmem.js';
+
+const KiB = 1024;
+
+export interface XpmemRaceOptions {
+  readonly seed: number;
+  readonly era?: NotifierEra;
+  readonly debug?: Partial<XpmemDebug>;
+  readonly nrPages?: number;
+  /** Operations per writer. */
+  readonly ops?: number;
+}
+
+export interface XpmemRaceResult {
+  /** Empty when the run was clean. */
+  readonly problems: string[];
+  readonly stats: XpmemStats;
+  readonly bugs: readonly BugReport[];
+  readonly pswpout: number;
+  readonly steps: number;
+}
+
+/** Page contents that name their page and generation; gen 0 is the zero page. */
+export function stamp(page: number, gen: number, dst: Uint8Array = new Uint8Array(PAGE_SIZE)): Uint8Array {
+  const dv = new DataView(dst.buffer, dst.byteOffset, PAGE_SIZE);
+  dv.setUint32(0, page, true);
+  dv.setUint32(4, gen, true);
+  for (let i = 8; i < PAGE_SIZE; i += 4) dv.setUint32(i, (Math.imul(page ^ gen, 0x9e3779b1) + i) >>> 0, true);
+  return dst;
+}
+
+/** The generation the bytes hold for `page` (0: zeroes), or -1 for anything else. */
+export function unstamp(page: number, b: Uint8Array): number {
+  const dv = new DataView(b.buffer, b.byteOffset, PAGE_SIZE);
+  const p = dv.getUint32(0, true);
+  const gen = dv.getUint32(4, true);
+  if (p === 0 && gen === 0) {
+    for (let i = 0; i < PAGE_SIZE; i += 4) if (dv.getUint32(i, true) !== 0) return -1;
+    return 0;
+  }
+  if (p !== page) return -1;
+  for (let i = 8; i < PAGE_SIZE; i += 4) if (dv.getUint32(i, true) !== ((Math.imul(page ^ gen, 0x9e3779b1) + i) >>> 0)) return -1;
+  return gen;
+}
+
+const NO_STATS: XpmemStats = { faults: 0, retries: 0, recalls: 0, zappedPages: 0, atomicRecallsFailed: 0, eagain: 0 };
+
+export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
+  const sched = new Scheduler({ seed: opts.seed });
+  const k = new HostKernel({ ramBytes: 128 * KiB, swapBytes: 1024 * KiB, swapReadLatency: 7, swapWriteLatency: 13, sched, era: opts.era ?? 'modern' });
+  const host = secondaryMmuHost(k);
+  const a = k.createProcess('exporter');
+  const b = k.createProcess('attacher', { era: 'modern' });
+  const nrPages = opts.nrPages ?? 32;
+  const ops = opts.ops ?? 100;
+  const rng = new Rng(opts.seed ^ 0x4e3e);
+  const problems: string[] = [];
+  // Per page: every value written, in order (0 = DONTNEED), how many completed, how many began.
+  const hist: number[][] = Array.from({ length: nrPages }, () => [1]);
+  const committed = new Int32Array(nrPages);
+  const started = new Int32Array(nrPages);
+  let nextGen = 2;
+  let hvaA = 0;
+  let seg: XpmemSegment | null = null;
+  let att: XpmemAttachment | null = null;
+  let writers = 0;
+
+  const at = (mm: Mm, i: number): number => (mm === a.mm ? hvaA : att!.hva) + i * PAGE_SIZE;
+
+  function* writer(name: string, mm: Mm, parity: number): Task {
+    const buf = new Uint8Array(PAGE_SIZE);
+    for (let n = 0; n < ops; n++) {
+      const i = 2 * rng.below(nrPages >> 1) + parity;
+      // Only A may discard: MADV_DONTNEED on B's VM_PFNMAP attach is -EINVAL.
+      const dontneed = mm === a.mm && rng.below(6) === 0;
+      const gen = dontneed ? 0 : nextGen++;
+      hist[i]!.push(gen);
+      started[i] = hist[i]!.length - 1;
+      const r = dontneed ? yield* k.madvise(mm, at(mm, i), PAGE_SIZE, MADV_DONTNEED) : yield* k.accessWrite(mm, at(mm, i), stamp(i, gen, buf));
+      if (r !== 0) problems.push(`${name}: ${dontneed ? 'madvise' : 'write'} of page ${i} failed: ${r}`);
+      committed[i] = hist[i]!.length - 1;
+    }
+    writers--;
+  }
+
+  function* reader(name: string, mm: Mm): Task {
+    const buf = new Uint8Array(PAGE_SIZE);
+    while (writers > 0) {
+      const i = rng.below(nrPages);
+      const lo = committed[i]!;
+      const r = yield* k.accessRead(mm, at(mm, i), buf);
+      const hi = started[i]!;
+      if (r !== 0) {
+        problems.push(`${name}: read of page ${i} failed: ${r}`);
+        continue;
+      }
+      const gen = unstamp(i, buf);
+      const window = hist[i]!.slice(lo, hi + 1);
+      if (gen < 0 || !window.includes(gen)) {
+        problems.push(`${name}: page ${i} read ${gen < 0 ? 'another page\'s data' : `gen ${gen}`}, expected one of [${window.join(', ')}]`);
+      }
+    }
+  }
+
+  sched.spawn('setup', function* () {
+    hvaA = yield* k.mmap(a.mm, nrPages * PAGE_SIZE);
+    const buf = new Uint8Array(PAGE_SIZE);
+    for (let i = 0; i < nrPages; i++) yield* k.accessWrite(a.mm, hvaA + i * PAGE_SIZE, stamp(i, 1, buf));
+    const s = yield* XpmemSegment.make(host, a.mm, hvaA, nrPages * PAGE_SIZE);
+    if (typeof s === 'number') throw new Error(`xpmem make: ${s}`);
+    Object.assign(s.debug, opts.debug);
+    const t = yield* s.attach(b.mm);
+    if (typeof t === 'number') throw new Error(`xpmem attach: ${t}`);
+    seg = s;
+    att = t;
+    writers = 2;
+    sched.spawn('a-writer', () => writer('a-writer', a.mm, 0));
+    sched.spawn('b-writer', () => writer('b-writer', b.mm, 1));
+    sched.spawn('a-reader', () => reader('a-reader', a.mm));
+    sched.spawn('b-reader', () => reader('b-reader', b.mm));
+  });
+
+  let steps = 0;
+  const audit = (): boolean => {
+    steps++;
+    if (seg !== null && problems.length === 0) problems.push(...auditXpmem(k, seg));
+    return problems.length > 0;
+  };
+  let r = sched.run({ maxSteps: 3_000_000, until: audit });
+  if (r.status === 'done' && problems.length === 0) {
+    sched.spawn('settle', () => k.settle());
+    r = sched.run({ maxSteps: 1_000_000, until: audit });
+  }
+  if (problems.length === 0 && r.status !== 'done') problems.push(`run ended ${r.status}: ${r.report ?? ''}`);
+  if (problems.length === 0 && sched.bugs.length > 0) problems.push(...sched.bugs.map((bug) => `${bug.kind}: ${bug.message}`));
+  for (const t of sched.threads) if (t.error !== undefined && problems.length === 0) problems.push(`${t.name}: ${String(t.error)}`);
+
+  if (problems.length === 0) {
+    sched.spawn('final', function* () {
+      const buf = new Uint8Array(PAGE_SIZE);
+      for (const mm of [a.mm, b.mm]) {
+        for (let i = 0; i < nrPages; i++) {
+          const rr = yield* k.accessRead(mm, at(mm, i), buf);
+          const want = hist[i]![hist[i]!.length - 1]!;
+          const got = rr === 0 ? unstamp(i, buf) : rr;
+          if (got !== want) problems.push(`final: mm${mm.id} page ${i} holds ${got}, last write was ${want}`);
+        }
+      }
+      const s = seg!;
+      const t = att!;
+      yield* s.remove();
+      yield* k.munmap(b.mm, t.hva, nrPages * PAGE_SIZE);
+      problems.push(...auditXpmemTeardown(s, [t]));
+      yield* k.exitProcess(b);
+      yield* k.exitProcess(a);
+      yield* k.settle();
+    });
+    r = sched.run({ maxSteps: 1_000_000 });
+    if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
+    if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
+  }
+  const pswpout = k.stats().pswpout;
+  k.shutdown();
+  const stats = seg === null ? NO_STATS : { ...(seg as XpmemSegment).stats };
+  return { problems, stats, bugs: [...sched.bugs], pswpout, steps };
+}
