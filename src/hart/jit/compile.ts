@@ -49,6 +49,22 @@ const immB = (insn: number): number => ((insn >> 31) << 12) | (((insn >>> 7) & 1
 const immJ = (insn: number): number => ((insn >> 31) << 20) | (insn & 0xff000) | (((insn >>> 20) & 1) << 11)
   | (((insn >>> 21) & 0x3ff) << 1);
 
+/** An instruction that compiles to straight-line code (it may bail, never jump). */
+function isSimple(insn: number): boolean {
+  const f3 = (insn >>> 12) & 7, f7 = insn >>> 25;
+  switch (insn & 0x7f) {
+    case 0x13: return f3 === 1 ? f7 === 0 : f3 === 5 ? f7 === 0 || f7 === 0x20 : true;
+    case 0x33: return f7 === 1 || (f7 === 0 ? true : f7 === 0x20 && (f3 === 0 || f3 === 5));
+    case 0x37: case 0x17: return true;
+    case 0x03: return f3 !== 3 && f3 <= 5;
+    case 0x23: return f3 <= 2;
+    default: return false;
+  }
+}
+
+/** Longest arm of an if or if-else that a trace takes in (instructions). */
+const MAX_ARM = 16;
+
 /**
  * Compiles the trace that starts at virtual pc `pc`, whose page's words are
  * read through `word(pc)` (only for pcs on pc's page). Returns null when the
@@ -78,8 +94,27 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
   const exit = (count: number, flag: number, nextPc: string): string =>
     `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${nextPc}; break L; }`;
   const seen = new Set<number>();
+  /*
+   * A forward branch over a short arm of simple instructions (if), or over one
+   * that ends in a forward jal around a second arm (if-else), stays in the
+   * trace as a JavaScript if. Counts stay literals: k counts every instruction
+   * of both arms as if all ran, and each path subtracts what it skipped.
+   */
+  let arm: { jalPc: number; join: number; skipA: number; skipB: number; diamond: boolean } | null = null;
 
   for (;;) {
+    if (arm !== null && cur === arm.jalPc) { // end of the first arm of an if-else: its jal
+      seen.add(cur);
+      lines.push(`n = (n - ${arm.skipB}) | 0; } else { n = (n - ${arm.skipA}) | 0;`);
+      k++;
+      cur = (cur + 4) | 0;
+      arm.jalPc = 1;
+      continue;
+    }
+    if (arm !== null && cur === arm.join) {
+      lines.push(arm.diamond ? '}' : `} else { n = (n - ${arm.skipA}) | 0; }`);
+      arm = null;
+    }
     if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)) {
       lines.push(exit(k, EXIT_NORMAL, h(cur)));
       break;
@@ -91,7 +126,7 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
     const rs2 = (insn >>> 20) & 31;
     const f3 = (insn >>> 12) & 7;
     const f7 = insn >>> 25;
-    const next = (cur + 4) | 0;
+    const next: number = (cur + 4) | 0;
     let ok = true;
     let end = false;
     const bailHere = exit(k, EXIT_BAIL, h(cur));
@@ -202,8 +237,33 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
           case 7: cond = `(${a} >>> 0) >= (${b} >>> 0)`; break;
           default: cond = ''; break;
         }
-        const target = (cur + immB(insn)) | 0;
+        const target: number = (cur + immB(insn)) | 0;
         if (cond === '' || (target & 3) !== 0) { ok = false; break; }
+        const aLen: number = (target - next) >> 2;
+        if (arm === null && target > next && aLen <= MAX_ARM && (target & 0xfffff000) === page) {
+          let simple = true;
+          for (let p = next; p < target - 4 && simple; p += 4) simple = isSimple(word(p)) && !seen.has(p);
+          const last = word((target - 4) | 0) | 0;
+          const join = (target - 4 + immJ(last)) | 0;
+          const bLen = (join - target) >> 2;
+          simple &&= !seen.has((target - 4) | 0);
+          if (simple && isSimple(last)) { // if
+            if (k + 1 + aLen < MAX_TRACE) {
+              lines.push(`if (!(${cond})) {`);
+              arm = { jalPc: 1, join: target, skipA: aLen, skipB: 0, diamond: false };
+              break;
+            }
+          } else if (simple && (last & 0xfff) === 0x06f && join > target && bLen <= MAX_ARM
+            && (join & 0xfffff000) === page && k + 1 + aLen + bLen < MAX_TRACE) { // if-else: the arm ends in jal x0
+            let simpleB = true;
+            for (let p = target; p < join && simpleB; p += 4) simpleB = isSimple(word(p)) && !seen.has(p);
+            if (simpleB) {
+              lines.push(`if (!(${cond})) {`);
+              arm = { jalPc: (target - 4) | 0, join, skipA: aLen, skipB: bLen, diamond: true };
+              break;
+            }
+          }
+        }
         if (target === start) {
           // Back to the top: another pass if a whole one still fits in room.
           loops = true;
