@@ -73,6 +73,8 @@ export interface VmDebug {
   /** v7: a leaf spte owns no page reference (get_user_pages' reference is dropped at install). */
   noPageRef: boolean;
   /** pin: a leaf spte owns no pin (unpinned at install), so reclaim may take a mapped page. */
+  /** Skip FNAME(pte_prefetch): fill only the faulting spte. */
+  noPrefetch: boolean;
   noPin: boolean;
   /**
    * A memslot update does not wait for mn_active_invalidate_count to drop to 0, so a
@@ -138,6 +140,7 @@ export class Vm {
     noRangeStartZap: false,
     noPageRef: false,
     noPin: false,
+    noPrefetch: false,
     noMemslotWait: false,
     noFlushBeforeUnlock: false,
     noRmapAdd: false,

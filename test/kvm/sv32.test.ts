@@ -492,3 +492,43 @@ describe('sfence.vma x0, asid (one address space, every address)', () => {
     teardown(t);
   });
 });
+
+describe('pte prefetch (FNAME(pte_prefetch))', () => {
+  /** Loads one word from each of 16 pages of DATA_VA and logs their sum. */
+  function sweep(flags: number, opts: { noPrefetch?: boolean } = {}) {
+    const N = 16;
+    const { t, pg } = setup(
+      (p) => {
+        p.emit(li(8, DATA_VA), li(9, 0), li(18, N), li(19, 0), li(22, 0x1000));
+        p.label('next').emit(lw(7, 8, 0), add(19, 19, 7), add(8, 8, 22), addi(9, 9, 1)).to('next', (o) => bne(9, 18, o));
+        p.emit(li(11, UCALL_LOG), sw(19, 11, 0));
+        emitDone(p);
+      },
+      (pg) => {
+        for (let i = 0; i < N; i++) pg.map4k(DATA_VA + i * 0x1000, RAM_GPA + 0x100000 + i * 0x1000, flags);
+      },
+    );
+    for (let i = 0; i < N; i++) runSync(writeGuest(t, RAM_GPA + 0x100000 + i * 0x1000, [i + 1]));
+    t.vm.debug.noPrefetch = opts.noPrefetch ?? false;
+    const before = t.vm.stats.pfFixed;
+    expect(run(t)).toEqual({ reason: 'mmio' });
+    expect(t.ucall.log).toEqual([(N * (N + 1)) / 2]);
+    const faults = t.vm.stats.pfFixed - before;
+    const accessed = Array.from({ length: N }, (_, i) => (pg.pte(DATA_VA + i * 0x1000) & PTE_A) !== 0);
+    teardown(t);
+    return { faults, accessed };
+  }
+
+  it('fills the aligned group of 8 around a fault from accessed gptes whose host pages are present: 2 faults for 16 pages, not 16', () => {
+    const on = sweep(PTE_V | PTE_R | PTE_A);
+    const off = sweep(PTE_V | PTE_R | PTE_A, { noPrefetch: true });
+    expect(off.faults - on.faults).toBe(14);
+  });
+
+  it('leaves a gpte without A alone: the guest sets A by touching it, so every page still faults', () => {
+    const on = sweep(PTE_V | PTE_R);
+    const off = sweep(PTE_V | PTE_R, { noPrefetch: true });
+    expect(on.faults).toBe(off.faults);
+    expect(on.accessed.every((a) => a)).toBe(true);
+  });
+});

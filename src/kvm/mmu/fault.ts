@@ -306,6 +306,46 @@ function mmuLoadLocked(vcpu: Vcpu, key: number): number {
   return tr.root;
 }
 
+/** Neighbours FNAME(pte_prefetch) fills around a fixed fault: the aligned group of 8. */
+const PTE_PREFETCH_NUM = 8;
+
+/**
+ * FNAME(pte_prefetch): fill the empty sptes beside a fixed fault from the guest
+ * table, without sleeping, so a guest that walks its pages sequentially (a fork's
+ * child reading what it inherited, a parent after flush_tlb_mm) faults once per
+ * group instead of once per page. Only what costs no sleep and no guest-visible
+ * change: a present leaf gpte with A set (W only with D set), a memslot page
+ * whose host pte is present now (gup-fast, like hva_to_pfn's atomic probe).
+ * Only under `modern`, whose sptes hold no page reference, and only while no
+ * invalidation is in flight: we hold mmu_lock, so the next range_start waits for
+ * us and then zaps what we installed. Caller holds mmu_lock.
+ */
+function ptePrefetchLocked(vm: Vm, child: number, tableGfn: number, index: number, l1Gpte: number): void {
+  if (vm.protocol !== 'modern' || vm.debug.noPrefetch || vm.mmuInvalidateInProgress > 0) return;
+  const sps = vm.sps;
+  const first = index & ~(PTE_PREFETCH_NUM - 1);
+  for (let i = first; i < first + PTE_PREFETCH_NUM; i++) {
+    const sptep = child * SPTES_PER_PAGE + i;
+    if (i === index || sps.spteAt(sptep) !== 0) continue;
+    const gpte = readGpteAtomic(vm, tableGfn * 4096 + i * 4);
+    if (gpte === null || (gpte & (PTE_V | PTE_A)) !== (PTE_V | PTE_A) || (gpte & (PTE_R | PTE_X)) === 0) continue;
+    const gfn = gpte >>> 10;
+    const slot = vm.memslots.gfnToMemslot(gfn);
+    if (slot === undefined) continue;
+    const hpte = vm.mm.pt.get(gfnToHva(slot, gfn) >>> PAGE_SHIFT);
+    if (!ptePresent(hpte)) continue;
+    const slotRo = (slot.flags & KVM_MEM_READONLY) !== 0;
+    const hostWritable = (hpte & PTE_WRITE) !== 0;
+    const gacc = gpte & GPTE_ACC;
+    const writable = (gacc & ACC_W) !== 0 && (gpte & PTE_D) !== 0 && hostWritable && !slotRo;
+    // No A: nothing has accessed it yet (aging must not see it young).
+    const spte = makeSpte(ptePfn(hpte), (gacc & (ACC_R | ACC_X | ACC_U)) | (writable ? ACC_W : 0),
+      (hostWritable ? SPTE_HOST_WRITABLE : 0) | (slotRo ? 0 : SPTE_MMU_WRITABLE));
+    sps.setLeafSpte(sptep, gfn, spte);
+    sps.markGlobal(sptep, ((l1Gpte | gpte) & PTE_G) !== 0);
+  }
+}
+
 function releasePfn(vm: Vm, pfn: number): void {
   if (vm.protocol === 'pin') vm.kernel.unpinUserPage(pfn);
   else vm.kernel.putPage(pfn);
@@ -444,7 +484,10 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
     // G on the level 1 gpte makes every mapping below it global (Sv32); a megapage's G is its own.
     const global = ((w.l1Gpte | (w.level === 0 ? w.gpte : 0)) & PTE_G) !== 0;
     if (w.level === 1) sps.noteDirectGlobal(child, global);
-    else sps.markGlobal(sptep, global);
+    else {
+      sps.markGlobal(sptep, global);
+      ptePrefetchLocked(vm, child, w.tableGfn, (gva >>> 12) & 0x3ff, w.l1Gpte);
+    }
   }
   if (flush) sps.flushRemoteTlbs();
   vm.mmuLock.unlock();
