@@ -115,6 +115,12 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
       lines.push(arm.diamond ? '}' : `} else { n = (n - ${arm.skipA}) | 0; }`);
       arm = null;
     }
+    if (cur === start && k > 0) {
+      // Back to the top by falling through or a jal: a loop, as for a branch to it.
+      loops = true;
+      lines.push(`{ n = (n + ${k}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
+      break;
+    }
     if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)) {
       lines.push(exit(k, EXIT_NORMAL, h(cur)));
       break;
