@@ -58,19 +58,29 @@ static int verify(const char *what, volatile unsigned int *m, unsigned long from
 	return failures == before;
 }
 
+/* The head of a /proc file, NUL-terminated; its length, or -1 (said once on the console when it cannot be opened). */
+static ssize_t read_proc(const char *path, char *buf, size_t size, int quiet)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0) {
+		if (!quiet)
+			printf("shadowvisor-init: no %s (%d)\n", path, errno);
+		return -1;
+	}
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return n;
+}
+
 static void show_meminfo(void)
 {
 	static char buf[512];
-	int fd = open("/proc/meminfo", O_RDONLY);
-	if (fd < 0) {
-		printf("shadowvisor-init: no /proc/meminfo (%d)\n", errno);
+	ssize_t n = read_proc("/proc/meminfo", buf, sizeof(buf), 0);
+	if (n < 0)
 		return;
-	}
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	/* The first two lines: MemTotal and MemFree. */
 	int lines = 0;
 	for (ssize_t k = 0; k < n; k++)
@@ -86,16 +96,8 @@ static void show_vmstat(void)
 {
 	static char buf[4096];
 	static const char *const keys[] = { "pgfault ", "pgmajfault ", "pswpin ", "pswpout ", "oom_kill ", "balloon_inflate ", "balloon_deflate " };
-	int fd = open("/proc/vmstat", O_RDONLY);
-	if (fd < 0) {
-		printf("shadowvisor-init: no /proc/vmstat (%d)\n", errno);
+	if (read_proc("/proc/vmstat", buf, sizeof(buf), 0) < 0)
 		return;
-	}
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	printf("vmstat:");
 	for (char *line = buf; *line; ) {
 		char *end = line;
@@ -140,14 +142,8 @@ static void meminfo_kb(long *total, long *free_kb)
 {
 	static char buf[512];
 	*total = *free_kb = -1;
-	int fd = open("/proc/meminfo", O_RDONLY);
-	if (fd < 0)
+	if (read_proc("/proc/meminfo", buf, sizeof(buf), 1) < 0)
 		return;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
 	*total = field_kb(buf, "MemTotal:");
 	*free_kb = field_kb(buf, "MemFree:");
 }
