@@ -710,7 +710,7 @@ export class Vmm {
     }
   }
 
-  /** Guest RAM as the devices reach it: the VMM's own mapping, through the host (it may fault and sleep). */
+  /** Guest RAM as the SBI and the devices reach it: the VMM's own mapping, through the host (it may fault and sleep). */
   private guestMemory(): GuestMemory {
     const k = this.kernel;
     const mm = this.proc.mm;
@@ -736,13 +736,9 @@ export class Vmm {
 
   private sbiContext(hart: Hart): SbiContext {
     if (this.sbiCtx !== null) return this.sbiCtx;
-    const k = this.kernel;
-    const mm = this.proc.mm;
-    const base = GUEST_RAM_BASE;
-    const size = this.config.guestMemBytes;
     // The SBI reaches guest RAM the way the VMM process does (copy_from_user on
     // its own mapping), so a page the host swapped out is swapped back in here.
-    const hvaOf = (gpa: number) => this.ramHva + (gpa - base);
+    const mem = this.guestMemory();
     this.sbiCtx = {
       hartId: hart.mhartid,
       console: {
@@ -765,14 +761,12 @@ export class Vmm {
         else hart.flushTlbPage(gva);
         this.vcpu?.translator.sfenceVma(hart, gva, asid);
       },
-      isGuestRam: (gpa, len) => gpa >= base && len >= 0 && gpa + len <= base + size,
+      isGuestRam: (gpa, len) => mem.isRam(gpa, len),
       *readGuest(gpa, dst) {
-        const r = yield* k.accessRead(mm, hvaOf(gpa), dst);
-        return r === 0 ? SBI_SUCCESS : SBI_ERR_FAILED;
+        return (yield* mem.read(gpa, dst)) ? SBI_SUCCESS : SBI_ERR_FAILED;
       },
       *writeGuest(gpa, src) {
-        const r = yield* k.accessWrite(mm, hvaOf(gpa), src);
-        return r === 0 ? SBI_SUCCESS : SBI_ERR_FAILED;
+        return (yield* mem.write(gpa, src)) ? SBI_SUCCESS : SBI_ERR_FAILED;
       },
     };
     return this.sbiCtx;
