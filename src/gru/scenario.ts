@@ -14,6 +14,7 @@ import type { Task } from '../sched/index.js';
 import { auditGru, auditGruTeardown } from './audit.js';
 import { GruDevice, PAGE_SIZE } from './gru.js';
 import type { GruDebug, GruStats } from './gru.js';
+import { runRaceAudited } from '../check/race-run.js';
 
 const KiB = 1024;
 
@@ -142,18 +143,7 @@ export function runGruRace(opts: GruRaceOptions): GruRaceResult {
     });
   });
 
-  const audit = (): boolean => {
-    if (dev !== null && problems.length === 0) problems.push(...auditGru(k, dev));
-    return problems.length > 0;
-  };
-  let r = sched.run({ maxSteps: 3_000_000, until: audit });
-  if (r.status === 'done' && problems.length === 0) {
-    sched.spawn('settle', () => k.settle());
-    r = sched.run({ maxSteps: 1_000_000, until: audit });
-  }
-  if (problems.length === 0 && r.status !== 'done') problems.push(`run ended ${r.status}: ${r.report ?? ''}`);
-  if (problems.length === 0 && sched.bugs.length > 0) problems.push(...sched.bugs.map((b) => `${b.kind}: ${b.message}`));
-  for (const t of sched.threads) if (t.error !== undefined && problems.length === 0) problems.push(`${t.name}: ${String(t.error)}`);
+  runRaceAudited(sched, k, () => (dev !== null ? auditGru(k, dev) : []), problems);
 
   if (problems.length === 0) {
     sched.spawn('final', function* () {
@@ -168,7 +158,7 @@ export function runGruRace(opts: GruRaceOptions): GruRaceResult {
       yield* k.exitProcess(p);
       yield* k.settle();
     });
-    r = sched.run({ maxSteps: 1_000_000 });
+    const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}: ${r.report ?? ''}`);
     if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
   }

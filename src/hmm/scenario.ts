@@ -14,6 +14,7 @@ import { auditDmirror, auditDmirrorTeardown } from './audit.js';
 import { Dmirror, PAGE_SIZE } from './dmirror.js';
 import type { DmirrorDebug, DmirrorStats } from './dmirror.js';
 import { stamp, unstamp } from '../check/page-stamp.js';
+import { runRaceAudited } from '../check/race-run.js';
 
 const KiB = 1024;
 
@@ -112,20 +113,7 @@ export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
     });
   });
 
-  let steps = 0;
-  const audit = (): boolean => {
-    steps++;
-    if (dm !== null && problems.length === 0) problems.push(...auditDmirror(k, dm));
-    return problems.length > 0;
-  };
-  let r = sched.run({ maxSteps: 3_000_000, until: audit });
-  if (r.status === 'done' && problems.length === 0) {
-    sched.spawn('settle', () => k.settle());
-    r = sched.run({ maxSteps: 1_000_000, until: audit });
-  }
-  if (problems.length === 0 && r.status !== 'done') problems.push(`run ended ${r.status}: ${r.report ?? ''}`);
-  if (problems.length === 0 && sched.bugs.length > 0) problems.push(...sched.bugs.map((b) => `${b.kind}: ${b.message}`));
-  for (const t of sched.threads) if (t.error !== undefined && problems.length === 0) problems.push(`${t.name}: ${String(t.error)}`);
+  const steps = runRaceAudited(sched, k, () => (dm !== null ? auditDmirror(k, dm) : []), problems);
 
   if (problems.length === 0) {
     // The process sees every page's last write, the device's included (set_page_dirty).
@@ -142,7 +130,7 @@ export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
       yield* k.exitProcess(p);
       yield* k.settle();
     });
-    r = sched.run({ maxSteps: 1_000_000 });
+    const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
     if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
   }

@@ -13,6 +13,7 @@ import { auditXpmem, auditXpmemTeardown } from './audit.js';
 import { PAGE_SIZE, XpmemSegment } from './xpmem.js';
 import type { XpmemAttachment, XpmemDebug, XpmemStats } from './xpmem.js';
 import { stamp, unstamp } from '../check/page-stamp.js';
+import { runRaceAudited } from '../check/race-run.js';
 
 const KiB = 1024;
 
@@ -113,20 +114,7 @@ export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
     sched.spawn('b-reader', () => reader('b-reader', b.mm));
   });
 
-  let steps = 0;
-  const audit = (): boolean => {
-    steps++;
-    if (seg !== null && problems.length === 0) problems.push(...auditXpmem(k, seg));
-    return problems.length > 0;
-  };
-  let r = sched.run({ maxSteps: 3_000_000, until: audit });
-  if (r.status === 'done' && problems.length === 0) {
-    sched.spawn('settle', () => k.settle());
-    r = sched.run({ maxSteps: 1_000_000, until: audit });
-  }
-  if (problems.length === 0 && r.status !== 'done') problems.push(`run ended ${r.status}: ${r.report ?? ''}`);
-  if (problems.length === 0 && sched.bugs.length > 0) problems.push(...sched.bugs.map((bug) => `${bug.kind}: ${bug.message}`));
-  for (const t of sched.threads) if (t.error !== undefined && problems.length === 0) problems.push(`${t.name}: ${String(t.error)}`);
+  const steps = runRaceAudited(sched, k, () => (seg !== null ? auditXpmem(k, seg) : []), problems);
 
   if (problems.length === 0) {
     sched.spawn('final', function* () {
@@ -148,7 +136,7 @@ export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
       yield* k.exitProcess(a);
       yield* k.settle();
     });
-    r = sched.run({ maxSteps: 1_000_000 });
+    const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
     if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
   }
