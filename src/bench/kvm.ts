@@ -5,6 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import { HostKernel } from '../host/kernel.js';
 import type { MmuNotifierOps, MmuNotifierRange } from '../host/mmu-notifier.js';
+import { secondaryMmuHost } from '../host/secondary-mmu.js';
 import { PRIV_S } from '../hart/csr.js';
 import { ACCESS_STORE } from '../hart/translator.js';
 import { kvmMmuPageFault } from '../kvm/mmu/fault.js';
@@ -31,7 +32,7 @@ function rig(hostPages: number, guestPages: number, nMaxMmuPages: number): Rig {
   const frames = hostPages + (hostPages >> 3) + 512;
   const k = new HostKernel({ ramBytes: frames * PAGE, sched, kswapd: false, swapBytes: PAGE * 64 });
   const proc = k.createProcess('bench-vmm');
-  const vm = runSync(Vm.create(k, proc, { protocol: 'modern', nMaxMmuPages }));
+  const vm = runSync(Vm.create(secondaryMmuHost(k), proc, { protocol: 'modern', nMaxMmuPages }));
   const hva = runSync(k.mmap(proc.mm, guestPages * PAGE));
   runSync(vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: GPA, memorySize: guestPages * PAGE, userspaceAddr: hva }));
   const vcpu = vm.createVcpu(0, { bus: { read: () => 0, write: () => undefined } });

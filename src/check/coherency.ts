@@ -22,6 +22,7 @@
 // and the console, typically after every scheduler step of a small scenario.
 
 import { GUP_PIN_COUNTING_BIAS, PG_free } from '../host/frames.js';
+import type { HostDebugView } from '../host/debug-view.js';
 import { PAGE_SHIFT, PTE_WRITE, ptePfn, ptePresent } from '../host/pte.js';
 import { MSTATUS_MXR } from '../hart/csr.js';
 import { RMAP_CHUNK_SHIFT, gfnToHva } from '../kvm/memslots.js';
@@ -41,14 +42,15 @@ export function vmQuiescent(vm: Vm): boolean {
   return vm.mmuInvalidateInProgress === 0 && vm.mmuLock.holder === null;
 }
 
-export function auditCoherency(vm: Vm, opts: CoherencyOptions = {}): string[] {
+/** host: the debug view of the kernel behind vm.host (hostDebugView(k)); the Vm itself has none. */
+export function auditCoherency(vm: Vm, host: HostDebugView, opts: CoherencyOptions = {}): string[] {
   const limit = opts.limit ?? 50;
   const problems: string[] = opts.mmu === false ? [] : vm.auditMmu().map((p) => `mmu: ${p}`);
   const report = (msg: string): void => {
     if (problems.length < limit) problems.push(msg);
   };
   const sps = vm.sps;
-  const frames = vm.kernel.frames;
+  const frames = host.frames;
   const mm = vm.mm;
   const coherent = vm.protocol !== 'pin' && vmQuiescent(vm) && !mm.dead;
   const owned = vm.protocol === 'pin' ? GUP_PIN_COUNTING_BIAS : 1;
@@ -76,7 +78,7 @@ export function auditCoherency(vm: Vm, opts: CoherencyOptions = {}): string[] {
       const slot = vm.memslots.gfnToMemslot(gfn);
       if (slot === undefined) continue; // (A) reports it
       const hva = gfnToHva(slot, gfn);
-      const hpte = mm.pt.get(hva >>> PAGE_SHIFT);
+      const hpte = host.followPte(mm, hva);
       if (!ptePresent(hpte)) report(`${what}: host pte of hva 0x${(hva >>> 0).toString(16)} is not present`);
       else if (ptePfn(hpte) !== pfn) report(`${what}: host pte of hva 0x${(hva >>> 0).toString(16)} maps pfn ${ptePfn(hpte)}`);
       else if (isWritable(spte) && (hpte & PTE_WRITE) === 0) report(`${what}: writable, host pte read-only`);
@@ -108,8 +110,8 @@ export function auditCoherency(vm: Vm, opts: CoherencyOptions = {}): string[] {
       for (let i = 0; i < tag.length; i++) {
         const gva = tag[i]!;
         if (gva === -1) continue;
-        const host = (gva + delta[i]!) | 0;
-        const pfn = host >>> PAGE_SHIFT;
+        const hostOffset = (gva + delta[i]!) | 0;
+        const pfn = hostOffset >>> PAGE_SHIFT;
         const what = `vcpu ${v.id} ${kind} TLB gva 0x${(gva >>> 0).toString(16)} -> pfn ${pfn}`;
         if (pfn < frames.nrFrames && frames.flags[pfn]! & PG_free) report(`${what}: a free frame`);
         if (root < 0 || !sps.isActive(root)) {

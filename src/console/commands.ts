@@ -226,7 +226,7 @@ function guestMappings(ctx: ConsoleContext): CommandResult {
   const table = new Uint8Array(PAGE_SIZE);
   const words = new Int32Array(table.buffer);
   const root = new Int32Array(PAGE_SIZE / 4);
-  if (peekGuestPage(vm, (hart.satp & 0x3fffff) * PAGE_SIZE, table) === null) throw new ConsoleError('the root page table is outside every memslot');
+  if (peekGuestPage(vm, ctx.session.host, (hart.satp & 0x3fffff) * PAGE_SIZE, table) === null) throw new ConsoleError('the root page table is outside every memslot');
   root.set(words);
   const ranges: { gva: number; gpa: number; size: number; attr: string }[] = [];
   const add = (gva: number, gpa: number, size: number, pte: number) => {
@@ -242,7 +242,7 @@ function guestMappings(ctx: ConsoleContext): CommandResult {
       if (((l1 >>> 10) & 0x3ff) === 0) add(i * 0x400000, (l1 >>> 20) * 0x400000, 0x400000, l1);
       continue;
     }
-    if (peekGuestPage(vm, (l1 >>> 10) * PAGE_SIZE, table) === null) continue;
+    if (peekGuestPage(vm, ctx.session.host, (l1 >>> 10) * PAGE_SIZE, table) === null) continue;
     for (let j = 0; j < 1024; j++) {
       const l0 = words[j]!;
       if ((l0 & PTE_V) === 0 || (l0 & (PTE_R | PTE_X)) === 0 || (l0 & (PTE_R | PTE_W)) === PTE_W) continue;
@@ -306,7 +306,7 @@ function memmapSvg(d: { host: string; guest: { pages?: string } }): string {
 
 function memmap(ctx: ConsoleContext): CommandResult {
   const { vm } = ctx.session.live();
-  const k = vm.kernel;
+  const k = ctx.session.vmm.kernel;
   const fr = k.frames;
   const mmId = vm.mm.id;
   const frameState = (pfn: number): string => {
@@ -426,7 +426,7 @@ function spteChain(ctx: ConsoleContext, args: readonly string[]): CommandResult 
       gfn = Math.floor(gva / PAGE_SIZE);
       data.walk = null;
     } else {
-      const w = walkGuestUnlocked(vm, hart.satp, gva);
+      const w = walkGuestUnlocked(vm, ctx.session.host, hart.satp, gva);
       lines.push(`guest walk (satp ${hex8(hart.satp)}, root gpa ${hexn((hart.satp & 0x3fffff) * PAGE_SIZE)}):`, ...walkText(gva, w));
       data.walk = walkData(w);
       if (w.gpa === null) return { text: lines.join('\n'), data };
@@ -440,12 +440,12 @@ function spteChain(ctx: ConsoleContext, args: readonly string[]): CommandResult 
   lines.push(`gfn ${hex(gfn)} -> memslot ${s.id} (gpa ${hexn(s.baseGfn * PAGE_SIZE)}-${hexn((s.baseGfn + s.npages) * PAGE_SIZE)}) -> hva ${hex(m.hva)}`);
   data.memslot = s.id;
   data.hva = m.hva;
-  const hw = userPageWhere(vm.kernel, vm.mm, m.hva);
+  const hw = ctx.session.host.userPageWhere(vm.mm, m.hva);
   lines.push(`host ${hostPteText(hw)}`);
   data.host = hostPteData(hw);
   if (hw.kind === 'present' || hw.kind === 'swapcache') {
-    lines.push(`frame ${vm.kernel.frames.describe(hw.pfn)}`);
-    data.frame = vm.kernel.frames.describe(hw.pfn);
+    lines.push(`frame ${ctx.session.host.frames.describe(hw.pfn)}`);
+    data.frame = ctx.session.host.frames.describe(hw.pfn);
   }
   if (gva !== null) {
     const tr = ctx.session.vmm.vcpu!.translator;
@@ -739,7 +739,7 @@ function swapout(ctx: ConsoleContext, args: readonly string[]): CommandResult {
   noMoreArgs(args, 1, 'swapout GFN');
   const m = gpaToHva(vm, gfn * PAGE_SIZE);
   if (m === null) throw new ConsoleError(`gfn ${hex(gfn)} is outside every memslot`);
-  const k = vm.kernel;
+  const k = s.vmm.kernel;
   const sptesBefore = rmapSptes(vm, gfn).length;
   let r = { kind: 'none' } as UserPageReclaim;
   s.act('console-swapout', function* () {
@@ -941,7 +941,7 @@ export const COMMANDS: Command[] = [
       if (hart.priv === 3 || hart.satp >= 0) {
         return { text: `paging off (satp ${hex8(hart.satp)}, priv ${'US?M'[hart.priv]}): gpa = gva = ${hex8(gva)}`, data: { gva, gpa: gva, paging: false } };
       }
-      const w = walkGuestUnlocked(vm, hart.satp, gva);
+      const w = walkGuestUnlocked(vm, ctx.session.host, hart.satp, gva);
       return {
         text: [`satp ${hex8(hart.satp)}: Sv32, asid ${(hart.satp >>> 22) & 0x1ff}, root gpa ${hexn((hart.satp & 0x3fffff) * PAGE_SIZE)}`, ...walkText(gva, w)].join('\n'),
         data: { gva, paging: true, ...walkData(w) },
@@ -969,7 +969,7 @@ export const COMMANDS: Command[] = [
       const gpa = parseNumber(ctx, args[0], 'gpa', 2 ** 34);
       noMoreArgs(args, 1, 'gpa2hpa GPA');
       const m = memslotOfGpa(vm, gpa);
-      const w = userPageWhere(vm.kernel, vm.mm, m.hva);
+      const w = ctx.session.host.userPageWhere(vm.mm, m.hva);
       const hpa = w.kind === 'present' ? w.pfn * PAGE_SIZE + (gpa % PAGE_SIZE) : null;
       return {
         text: `gpa ${hexn(gpa)} -> hva ${hex(m.hva)} -> ${hostPteText(w)}${hpa !== null ? ` (hpa of the byte ${hexn(hpa)})` : ''}`,
@@ -1003,7 +1003,7 @@ export const COMMANDS: Command[] = [
     run(ctx, args) {
       noMoreArgs(args, 0, 'audit');
       const { vm } = ctx.session.live();
-      const problems = [...auditCoherency(vm), ...auditKernel(vm.kernel, { inFlight: true }).map((p) => `host: ${p}`)];
+      const problems = [...auditCoherency(vm, ctx.session.host), ...auditKernel(ctx.session.vmm.kernel, { inFlight: true }).map((p) => `host: ${p}`)];
       return {
         text: problems.length === 0 ? 'audit: no violations (coherency, shadow MMU, host)' : [`audit: ${problems.length} violations`, ...problems.map((p) => `  ${p}`)].join('\n'),
         data: { violations: problems },
@@ -1068,7 +1068,7 @@ export const COMMANDS: Command[] = [
       noMoreArgs(args, 0, 'age');
       const s = ctx.session;
       const { vm } = s.live();
-      const k = vm.kernel;
+      const k = s.vmm.kernel;
       let young = 0;
       s.act('console-age', function* () {
         young = yield* k.clearYoungRange(vm.mm, s.vmm.ramHva, s.vmm.ramHva + s.vmm.config.guestMemBytes);

@@ -18,7 +18,7 @@ import type { Hart } from '../hart/hart.js';
 import { PRIV_M } from '../hart/csr.js';
 import { peekGuestPage, peekGuestWord, rmapSptes, walkGuestUnlocked } from '../kvm/inspect.js';
 import type { Vm } from '../kvm/vm.js';
-import { userPageWhere } from '../host/inspect.js';
+import { hostDebugView, type HostDebugView } from '../host/debug-view.js';
 import { pteDirty, pteWrite, pteYoung } from '../host/pte.js';
 import { spteToString } from '../kvm/mmu/spte.js';
 import { Vmm, type VmmConfig, type VmmResult } from '../vmm/vmm.js';
@@ -51,6 +51,8 @@ export class ConsoleError extends Error {
 
 export class Session {
   readonly vmm: Vmm;
+  /** The console's view of the host behind the VM: the Vm holds only the driver interface. */
+  readonly host: HostDebugView;
   readonly gate = new DebugGate();
   readonly events = new EventEmitter();
   readonly bootError: string | null;
@@ -76,6 +78,7 @@ export class Session {
   /** boot: an ELF, or a function that boots the Vmm another way (vmm.bootLinux) and returns its error. */
   constructor(boot: Uint8Array | ((vmm: Vmm) => string | null), opts: SessionOptions) {
     this.vmm = new Vmm({ ...opts.config, onOutput: opts.onOutput, gate: this.gate, events: this.events });
+    this.host = hostDebugView(this.vmm.kernel);
     // Breakpoint pages as KVM guest-debug exits: the guest runs at full speed off them.
     this.gate.setDebugPages = (pages, skipPage) => this.vmm.vcpu?.setGuestDebug(pages, skipPage);
     this.bootError = boot instanceof Uint8Array ? this.vmm.boot(boot) : boot(this.vmm);
@@ -253,7 +256,7 @@ export class Session {
     const slot = vm.memslots.gfnToMemslot(gfn);
     if (slot === undefined) return 'no memslot';
     const hva = slot.userspaceAddr + (gfn - slot.baseGfn) * 4096;
-    const w = userPageWhere(vm.kernel, vm.mm, hva);
+    const w = this.host.userPageWhere(vm.mm, hva);
     const host = w.kind === 'present' ? `host pte pfn 0x${w.pfn.toString(16)} ${pteWrite(w.pte) ? 'W' : '-'}${pteYoung(w.pte) ? 'A' : '-'}${pteDirty(w.pte) ? 'D' : '-'}`
       : w.kind === 'swapcache' ? `swap slot ${w.slot} (swap cache pfn 0x${w.pfn.toString(16)})`
         : w.kind === 'swap' ? `swap slot ${w.slot}` : 'host pte none';
@@ -267,7 +270,7 @@ export class Session {
   gvaToGpa(gva: number): number {
     const { vm, hart } = this.live();
     if (hart.priv === PRIV_M || hart.satp >= 0) return gva >>> 0;
-    const w = walkGuestUnlocked(vm, hart.satp, gva >>> 0);
+    const w = walkGuestUnlocked(vm, this.host, hart.satp, gva >>> 0);
     if (w.gpa === null) throw new ConsoleError(`cannot translate gva 0x${(gva >>> 0).toString(16)}: ${w.why}`);
     return w.gpa;
   }
@@ -282,7 +285,7 @@ export class Session {
       const a = addr + done;
       if (a >= (virtual ? 2 ** 32 : 2 ** 34)) throw new ConsoleError(`address 0x${a.toString(16)} is past the end of the ${virtual ? 'virtual' : 'physical'} address space`);
       const gpa = virtual ? this.gvaToGpa(a) : a;
-      if (peekGuestPage(vm, gpa, page) === null) throw new ConsoleError(`gpa 0x${gpa.toString(16)} is outside every memslot`);
+      if (peekGuestPage(vm, this.host, gpa, page) === null) throw new ConsoleError(`gpa 0x${gpa.toString(16)} is outside every memslot`);
       const off = gpa % 4096;
       const n = Math.min(len - done, 4096 - off);
       out.set(page.subarray(off, off + n), done);
@@ -295,7 +298,7 @@ export class Session {
   insnAtPc(): number | null {
     try {
       const { vm, hart } = this.live();
-      return peekGuestWord(vm, this.gvaToGpa(hart.pc));
+      return peekGuestWord(vm, this.host, this.gvaToGpa(hart.pc));
     } catch {
       return null;
     }

@@ -15,7 +15,7 @@ import { GUP_PIN_COUNTING_BIAS, PG_dirty } from './frames.js';
 import { EFAULT, EINTR, faultToErrno, handleMmFault } from './fault.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
-import { PAGE_SHIFT, PTE_DIRTY, PTE_WRITE, PTE_YOUNG, ptePfn, ptePresent } from './pte.js';
+import { PAGE_SHIFT, PTE_DIRTY, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG, ptePfn, ptePresent } from './pte.js';
 import { PROT_READ, PROT_WRITE } from './vma.js';
 
 /**
@@ -62,6 +62,23 @@ function* gupOne(k: HostKernel, mm: Mm, hva: number, write: boolean, refs: numbe
 /** get_user_pages (one page, FOLL_GET): pfn with a reference, or a negative errno. May sleep. */
 export function getUserPages(k: HostKernel, mm: Mm, hva: number, write: boolean): Task<number> {
   return gupOne(k, mm, hva, write, 1);
+}
+
+/**
+ * get_user_page_fast_only: the lockless walk alone, for callers that may not sleep
+ * (KVM's hva_to_pfn_fast, its atomic prefetch under mmu_lock). pfn with a reference,
+ * or -1 when the pte is not present, not writable for a write, or special (VM_PFNMAP:
+ * no struct page). Never faults, takes no lock and, like gup-fast, leaves the pte's
+ * young and dirty bits alone (no FOLL_TOUCH). Put it with putPage.
+ */
+export function getUserPageFastOnly(k: HostKernel, mm: Mm, hva: number, write: boolean): number {
+  const pte = mm.pt.get(hva >>> PAGE_SHIFT);
+  if (!ptePresent(pte) || (pte & PTE_SPECIAL) !== 0 || (write && (pte & PTE_WRITE) === 0)) return -1;
+  const pfn = ptePfn(pte);
+  k.frames.refcount[pfn]! += 1;
+  k.frames.gupRefs[pfn]! += 1;
+  if (k.ctx.tracing()) k.ctx.trace({ type: 'gup-fast', mm: mm.id, hva, pfn, write });
+  return pfn;
 }
 
 /** pin_user_pages (one page, FOLL_PIN | FOLL_LONGTERM): pfn with a pin, or a negative errno. */

@@ -24,6 +24,7 @@ export {
   type MmuIntervalNotifierOps,
 } from './interval-notifier.js';
 export { secondaryMmuHost, type SecondaryMmuHost } from './secondary-mmu.js';
+export { hostDebugView, type HostDebugView } from './debug-view.js';
 export { EBUSY, EFAULT, EINTR, EINVAL, ENOMEM, VM_FAULT_OOM, VM_FAULT_SIGKILL, VM_FAULT_SIGSEGV, handleMmFault } from './fault.js';
 export {
   FrameTable,

@@ -12,7 +12,7 @@ import type { Scheduler, SimThread, Task } from '../sched/index.js';
 import { EBUSY, EFAULT, EINVAL, ENOMEM, accessRead, accessWrite } from './fault.js';
 import { FrameTable, PG_active, PG_lru, PG_referenced, defaultWatermarks } from './frames.js';
 import type { Watermarks } from './frames.js';
-import { getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
+import { getUserPageFastOnly, getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
 import { Lru } from './lru.js';
 import { dupMm } from './fork.js';
 import type { ForkDebug } from './fork.js';
@@ -465,6 +465,9 @@ export class HostKernel {
 
   getUserPages(mm: Mm, hva: number, write: boolean): Task<number> {
     return getUserPages(this, mm, hva, write);
+  }
+  getUserPageFastOnly(mm: Mm, hva: number, write: boolean): number {
+    return getUserPageFastOnly(this, mm, hva, write);
   }
   pinUserPages(mm: Mm, hva: number, write: boolean): Task<number> {
     return pinUserPages(this, mm, hva, write);

@@ -1,8 +1,8 @@
 // Counterpart: what include/linux/{mm.h,mmu_notifier.h,highmem.h} export to a driver
 //
 // The whole of the host a secondary MMU may use (DESIGN.md "Other secondary MMUs"):
-// gup / pin / put, set_page_dirty, mark_page_accessed, kmap of a page it holds or that
-// its notifier keeps valid, notifier and interval-notifier registration, threads, and
+// gup / pin / put, the gup-fast probe, page_count, set_page_dirty, mark_page_accessed,
+// kmap (or the direct map) of a page it holds or that its notifier keeps valid, notifier and interval-notifier registration, threads, and
 // for a driver that maps pages into another process (XPMEM) its device mmap, ->fault's
 // vmf_insert_pfn and zap_vma_ptes.
 // A driver holds a SecondaryMmuHost, never the HostKernel: it cannot read host page
@@ -23,7 +23,15 @@ export interface SecondaryMmuHost {
   getUserPages(mm: Mm, hva: number, write: boolean): Task<number>;
   /** pin_user_pages (FOLL_PIN | FOLL_LONGTERM). */
   pinUserPages(mm: Mm, hva: number, write: boolean): Task<number>;
+  /**
+   * get_user_page_fast_only: the lockless walk, never sleeping, never faulting. pfn
+   * with a reference (put it with putPage), or -1 when the pte is not present, not
+   * writable for a write, or special.
+   */
+  getUserPageFastOnly(mm: Mm, hva: number, write: boolean): number;
   putPage(pfn: number, dirty?: boolean): void;
+  /** page_count: 0 only for a free page (a sanity check: WARN_ON_ONCE(!page_count(page))). */
+  pageCount(pfn: number): number;
   unpinUserPage(pfn: number, dirty?: boolean): void;
   /** set_page_dirty: the driver wrote the page; reclaim must write it out before freeing. */
   setPageDirty(pfn: number): void;
@@ -34,6 +42,12 @@ export interface SecondaryMmuHost {
    * or holds the lock its notifier takes before the host may free the page.
    */
   kmapLocal(pfn: number): Uint8Array;
+  /**
+   * The direct map (page_address, pfn_to_kaddr): every frame at byte pfn << PAGE_SHIFT,
+   * under the same rule as kmapLocal. It is also host-physical memory as a device sees
+   * it: KVM's vCPUs reach guest RAM through it, at the pfns their sptes name.
+   */
+  readonly directMap: ArrayBuffer;
 
   mmuNotifierRegister(mm: Mm, name: string, ops: MmuNotifierOps): Task<MmuNotifier | null>;
   mmuNotifierUnregister(sub: MmuNotifier): Task;
@@ -65,7 +79,9 @@ export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
   return {
     getUserPages: (mm, hva, write) => k.getUserPages(mm, hva, write),
     pinUserPages: (mm, hva, write) => k.pinUserPages(mm, hva, write),
+    getUserPageFastOnly: (mm, hva, write) => k.getUserPageFastOnly(mm, hva, write),
     putPage: (pfn, dirty = false) => k.putPage(pfn, dirty),
+    pageCount: (pfn) => k.frames.refcount[pfn]!,
     unpinUserPage: (pfn, dirty = false) => k.unpinUserPage(pfn, dirty),
     setPageDirty: (pfn) => {
       k.frames.flags[pfn]! |= PG_dirty;
@@ -81,6 +97,7 @@ export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
       }
     },
     kmapLocal: (pfn) => k.frames.bytes.subarray(pfn << PAGE_SHIFT, (pfn << PAGE_SHIFT) + PAGE_SIZE),
+    directMap: k.frames.buffer,
     mmuNotifierRegister: (mm, name, ops) => k.mn.register(mm, name, ops),
     mmuNotifierUnregister: (sub) => k.mn.unregister(sub),
     mmuIntervalNotifierInsert: (mm, name, start, length, ops) => k.mn.itree.insert(mm, name, start, length, ops),

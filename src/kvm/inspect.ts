@@ -2,14 +2,16 @@
 // crash session on struct kvm read
 //
 // Read-only queries for faces (the debug console, tests, the torture harness): no
-// lock taken, nothing written, nothing faulted in. Guest memory is read through the
-// host's own read-only peek (a swapped page is read from the swap device without
+// lock taken, nothing written, nothing faulted in. Guest memory is read through a
+// HostDebugView, passed in by the face and never held by the Vm (the driver path
+// reaches the host only through SecondaryMmuHost), with the host's own read-only peek (a swapped page is read from the swap device without
 // being swapped in), so looking at a guest changes neither its memory state nor its
 // counters. Between scheduler steps mmu_lock is never held (no critical section
 // under it yields), so the shadow state a debugger sees is always a consistent one.
 
 import { PTE_R, PTE_V, PTE_W, PTE_X } from '../hart/sv32.js';
-import { peekUserPage, type UserPageWhere } from '../host/inspect.js';
+import type { HostDebugView } from '../host/debug-view.js';
+import type { UserPageWhere } from '../host/inspect.js';
 import { gfnToHva, type Memslot } from './memslots.js';
 import { forEachRmap, rmapCount } from './mmu/rmap.js';
 import { SPTES_PER_PAGE, roleLevel, roleToString, sptepIndex, sptepPage } from './mmu/shadow-pages.js';
@@ -27,17 +29,17 @@ export function gpaToHva(vm: Vm, gpa: number): { slot: Memslot; gfn: number; hva
 }
 
 /** The guest page holding gpa (4 KiB, page-aligned copy) and where it lives, or null outside every memslot. */
-export function peekGuestPage(vm: Vm, gpa: number, dst: Uint8Array): UserPageWhere | null {
+export function peekGuestPage(vm: Vm, host: HostDebugView, gpa: number, dst: Uint8Array): UserPageWhere | null {
   const m = gpaToHva(vm, gpa);
   if (m === null) return null;
-  return peekUserPage(vm.kernel, vm.mm, m.hva - (m.hva % PAGE_SIZE), dst);
+  return host.peekUserPage(vm.mm, m.hva - (m.hva % PAGE_SIZE), dst);
 }
 
 const wordBuf = new Uint8Array(PAGE_SIZE);
 
 /** The 32-bit word at gpa (4-aligned), or null outside every memslot. */
-export function peekGuestWord(vm: Vm, gpa: number): number | null {
-  if (peekGuestPage(vm, gpa, wordBuf) === null) return null;
+export function peekGuestWord(vm: Vm, host: HostDebugView, gpa: number): number | null {
+  if (peekGuestPage(vm, host, gpa, wordBuf) === null) return null;
   const o = gpa % PAGE_SIZE & ~3;
   return (wordBuf[o]! | (wordBuf[o + 1]! << 8) | (wordBuf[o + 2]! << 16) | (wordBuf[o + 3]! << 24)) | 0;
 }
@@ -63,13 +65,13 @@ export interface GuestWalk {
  * The guest's Sv32 walk of gva under satp, as the fault path would do it, but
  * without permission checks, A/D updates or host faults: what the tables say.
  */
-export function walkGuestUnlocked(vm: Vm, satp: number, gva: number): GuestWalk {
+export function walkGuestUnlocked(vm: Vm, host: HostDebugView, satp: number, gva: number): GuestWalk {
   const levels: GuestWalkLevel[] = [];
   let tablePa = (satp & 0x3fffff) * PAGE_SIZE;
   for (const level of [1, 0] as const) {
     const vpn = level === 1 ? gva >>> 22 : (gva >>> 12) & 0x3ff;
     const gptePa = tablePa + vpn * 4;
-    const gpte = peekGuestWord(vm, gptePa);
+    const gpte = peekGuestWord(vm, host, gptePa);
     levels.push({ level, gptePa, gpte });
     if (gpte === null) return { levels, gpa: null, why: `page table at 0x${gptePa.toString(16)} is outside every memslot`, megapage: false };
     if ((gpte & PTE_V) === 0) return { levels, gpa: null, why: `L${level} gpte not valid`, megapage: false };

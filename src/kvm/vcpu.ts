@@ -94,7 +94,7 @@ export class Vcpu {
     this.id = id;
     this.translator = new ShadowTranslator(vm);
     const opts: HartOptions = {
-      memory: vm.kernel.frames.buffer,
+      memory: vm.host.directMap,
       translator: this.translator,
       bus,
       hartId: id,
@@ -159,7 +159,7 @@ export class Vcpu {
     let left = opts.maxInsns ?? Number.POSITIVE_INFINITY;
     const hart = this.hart;
     let faultsWithoutProgress = 0;
-    let progressAt = this.vm.kernel.sched?.now ?? 0;
+    let progressAt = this.vm.host.now;
     this.state = 'running';
     try {
       for (;;) {
@@ -178,7 +178,7 @@ export class Vcpu {
         this.instructions += n;
         if (n > 0) {
           faultsWithoutProgress = 0;
-          progressAt = this.vm.kernel.sched?.now ?? 0;
+          progressAt = this.vm.host.now;
         }
         yield* consume(n);
         if (code === STOP_BUDGET) continue;
@@ -198,7 +198,7 @@ export class Vcpu {
             // livelock in the shadow MMU or the host (an invalidation that never
             // ends, a host that thrashes the pages one fault needs): no instruction
             // budget counts it, so it is bounded here, and said.
-            const stalled = (this.vm.kernel.sched?.now ?? 0) - progressAt;
+            const stalled = this.vm.host.now - progressAt;
             if (++faultsWithoutProgress >= FAULT_LIVELOCK || (faultsWithoutProgress >= 64 && stalled >= FAULT_LIVELOCK_TICKS)) {
               return {
                 reason: 'internal-error',
@@ -209,7 +209,7 @@ export class Vcpu {
             }
           } else {
             faultsWithoutProgress = 0;
-            progressAt = this.vm.kernel.sched?.now ?? 0;
+            progressAt = this.vm.host.now;
           }
           if (r === 'guest-fault') {
             // The hart left its loop before the faulting instruction began, so

@@ -3,6 +3,11 @@
 //
 // A VM belongs to one host process (the VMM's): guest RAM is anonymous memory of that
 // process, reached through memslots (gfn -> hva) and get_user_pages (hva -> pfn).
+// KVM holds the host only as a SecondaryMmuHost (src/host/secondary-mmu.ts), the calls
+// include/linux gives a driver: hva_to_pfn is get_user_pages or the gup-fast probe,
+// kvm_set_pfn_dirty/accessed are set_page_dirty/mark_page_accessed, and the notifier
+// is its only view of host page-table changes. Audits and the console that hold sptes
+// against host ptes take a HostDebugView beside the Vm (src/check, src/kvm/inspect.ts).
 //
 // Protocols (one switch; DESIGN.md "Protocol variants"):
 //   pin     no notifier. Each leaf spte owns a pin (pin_user_pages) on its page, given
@@ -32,10 +37,9 @@
 // fault waiting for an invalidation that has no end.
 
 import type { EventEmitter } from 'eventemitter3';
-import { PG_free, PG_dirty, PG_referenced } from '../host/frames.js';
-import type { HostKernel } from '../host/kernel.js';
 import type { Mm, Process } from '../host/mm.js';
 import type { MmuNotifier } from '../host/mmu-notifier.js';
+import type { SecondaryMmuHost } from '../host/secondary-mmu.js';
 import type { MmioBus } from '../hart/translator.js';
 import { Mutex, SpinLock, WaitQueue } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
@@ -122,7 +126,7 @@ let nextVmId = 1;
 
 export class Vm {
   readonly id: number;
-  readonly kernel: HostKernel;
+  readonly host: SecondaryMmuHost;
   readonly proc: Process;
   readonly mm: Mm;
   readonly protocol: KvmProtocol;
@@ -169,14 +173,14 @@ export class Vm {
   lastRanVcpu: Vcpu | null = null;
   destroyed = false;
   notifier: MmuNotifier | null = null;
-  /** Host RAM as int32 words, for reading and A/D-updating guest ptes by pfn. */
+  /** The host's direct map as int32 words, for reading and A/D-updating guest ptes of pages KVM holds. */
   readonly ram32: Int32Array;
   /** range_start flushes deferred to range_end (only with debug.noFlushBeforeUnlock). */
   deferredFlush = false;
 
-  private constructor(kernel: HostKernel, proc: Process, opts: VmOptions) {
+  private constructor(host: SecondaryMmuHost, proc: Process, opts: VmOptions) {
     this.id = nextVmId++;
-    this.kernel = kernel;
+    this.host = host;
     this.proc = proc;
     this.mm = proc.mm;
     this.protocol = opts.protocol;
@@ -184,30 +188,30 @@ export class Vm {
     this.mmuLock = new SpinLock(`kvm${this.id}.mmu_lock`, { lockClass: 'kvm.mmu_lock' });
     this.slotsLock = new Mutex(`kvm${this.id}.slots_lock`, { lockClass: 'kvm.slots_lock' });
     this.mnInvalidateWait = new WaitQueue(`kvm${this.id}.mn_invalidate`);
-    const frames = kernel.frames;
-    this.ram32 = new Int32Array(frames.buffer);
+    this.ram32 = new Int32Array(host.directMap);
     this.sps = new ShadowPages(
       this.memslots,
       {
         flushRemoteTlbs: () => this.flushRemoteTlbs(),
         onSpteClear: (pfn, dirty, accessed) => {
           // The page is still allocated: modern sptes are zapped before the host pte
-          // changes, v7/pin sptes own a reference. A free frame here is our bug.
-          if (frames.flags[pfn]! & PG_free) {
+          // changes, v7/pin sptes own a reference. A free frame here is our bug
+          // (mmu_spte_clear_track_bits' WARN_ON_ONCE(!page_count(page))).
+          if (host.pageCount(pfn) === 0) {
             this.warn(`spte cleared over free pfn ${pfn}`);
             return;
           }
           // kvm_set_pfn_dirty / kvm_set_pfn_accessed: before the host pte is cleared,
           // so reclaim cannot judge a page the guest wrote as clean.
-          if (dirty && !this.debug.noDirtyCarry) frames.flags[pfn]! |= PG_dirty;
-          if (accessed) frames.flags[pfn]! |= PG_referenced;
+          if (dirty && !this.debug.noDirtyCarry) host.setPageDirty(pfn);
+          if (accessed) host.markPageAccessed(pfn);
         },
         onLeafSpteDrop:
           opts.protocol === 'modern'
             ? undefined
             : opts.protocol === 'v7'
-              ? (pfn) => void (this.spteOwnsPage() && kernel.putPage(pfn))
-              : (pfn) => void (this.spteOwnsPage() && kernel.unpinUserPage(pfn)),
+              ? (pfn) => void (this.spteOwnsPage() && host.putPage(pfn))
+              : (pfn) => void (this.spteOwnsPage() && host.unpinUserPage(pfn)),
       },
       this.stats,
       { nMaxMmuPages: opts.nMaxMmuPages ?? 256, debug: this.debug },
@@ -215,8 +219,8 @@ export class Vm {
   }
 
   /** KVM_CREATE_VM. Registers the notifier (v7 needs an mm of era '2008', modern of 'modern'). */
-  static *create(kernel: HostKernel, proc: Process, opts: VmOptions): Task<Vm> {
-    const vm = new Vm(kernel, proc, opts);
+  static *create(host: SecondaryMmuHost, proc: Process, opts: VmOptions): Task<Vm> {
+    const vm = new Vm(host, proc, opts);
     if (opts.protocol !== 'pin') {
       const want = opts.protocol === 'v7' ? '2008' : 'modern';
       if (proc.mm.era !== want) {
@@ -225,7 +229,7 @@ export class Vm {
             `but '${proc.name}' is '${proc.mm.era}': createProcess(name, { era: '${want}' })`,
         );
       }
-      vm.notifier = yield* kernel.mmuNotifierRegister(proc.mm, `kvm${vm.id}`, kvmMmuNotifierOps(vm));
+      vm.notifier = yield* host.mmuNotifierRegister(proc.mm, `kvm${vm.id}`, kvmMmuNotifierOps(vm));
       if (vm.notifier === null) throw new Error(`Vm.create: process '${proc.name}' has already exited`);
     }
     return vm;
@@ -354,7 +358,7 @@ export class Vm {
   *destroy(): Task {
     if (this.destroyed) return;
     if (this.notifier !== null) {
-      yield* this.kernel.mmuNotifierUnregister(this.notifier);
+      yield* this.host.mmuNotifierUnregister(this.notifier);
       this.notifier = null;
     }
     yield* this.mmuLock.lock();

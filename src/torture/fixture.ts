@@ -11,6 +11,7 @@ import { HostKernel } from '../host/kernel.js';
 import type { HostKernelOptions } from '../host/kernel.js';
 import type { Process } from '../host/mm.js';
 import { ptePfn, ptePresent } from '../host/pte.js';
+import { secondaryMmuHost } from '../host/secondary-mmu.js';
 import type { Vcpu, VcpuExit } from '../kvm/vcpu.js';
 import { Vm } from '../kvm/vm.js';
 import type { KvmProtocol } from '../kvm/vm.js';
@@ -68,7 +69,7 @@ export function createTortureVm(opts: TortureVmOptions): TortureVm {
     sched,
   });
   const proc = k.createProcess('vmm', { era });
-  const vm = runSync(Vm.create(k, proc, { protocol: opts.protocol, nMaxMmuPages: opts.nMaxMmuPages ?? 16, ...(opts.events ? { events: opts.events } : {}) }));
+  const vm = runSync(Vm.create(secondaryMmuHost(k), proc, { protocol: opts.protocol, nMaxMmuPages: opts.nMaxMmuPages ?? 16, ...(opts.events ? { events: opts.events } : {}) }));
   const ramHva = runSync(k.mmap(proc.mm, guestBytes));
   runSync(vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: RAM_GPA, memorySize: guestBytes, userspaceAddr: ramHva }));
   const ucall: TortureVm['ucall'] = { done: false, fail: null, syncs: 0 };

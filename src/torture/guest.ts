@@ -13,6 +13,7 @@ import { basename } from 'node:path';
 import { auditCoherency } from '../check/coherency.js';
 import { guestMemoryHash } from '../check/guest-memory.js';
 import { auditKernel } from '../host/audit.js';
+import { hostDebugView } from '../host/debug-view.js';
 import type { KvmProtocol } from '../kvm/vm.js';
 import { EXIT_OOM, Vmm } from '../vmm/vmm.js';
 import type { VmmResult } from '../vmm/vmm.js';
@@ -109,7 +110,7 @@ export function runGuestUnit(g: GuestSpec, protocol: KvmProtocol, seed: number, 
           applied = true;
         }
         if (++steps % auditEvery !== 0 || vm.destroyed) return false;
-        const problems = auditCoherency(vm, { mmu: steps % (auditEvery * 16) === 0 });
+        const problems = auditCoherency(vm, hostDebugView(vmm.kernel), { mmu: steps % (auditEvery * 16) === 0 });
         if (problems.length === 0) return false;
         violation = { kind: 'coherency', problems, step: vmm.sched.steps };
         return true;

@@ -22,6 +22,7 @@
 import type { EventEmitter } from 'eventemitter3';
 import { auditCoherency } from '../check/coherency.js';
 import { auditKernel } from '../host/audit.js';
+import { hostDebugView } from '../host/debug-view.js';
 import type { HostKernel } from '../host/kernel.js';
 import type { Process } from '../host/mm.js';
 import type { MmuNotifierDebug } from '../host/mmu-notifier.js';
@@ -201,7 +202,7 @@ function setUp(s: Scenario, sched: Scheduler, spec: RunSpec, log: TraceLog | nul
 const MMU_AUDIT_EVERY = 16;
 
 function auditNow(live: Live, full = false): void {
-  const problems = auditCoherency(live.run.t.vm, { mmu: full || live.sched.steps % MMU_AUDIT_EVERY === 0 });
+  const problems = auditCoherency(live.run.t.vm, hostDebugView(live.run.t.k), { mmu: full || live.sched.steps % MMU_AUDIT_EVERY === 0 });
   if (problems.length > 0) throw new Violation('coherency', problems, live.sched.steps);
 }
 

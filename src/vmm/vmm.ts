@@ -43,6 +43,7 @@ import type { HostStats } from '../host/kernel.js';
 import type { Process } from '../host/mm.js';
 import { PROT_READ, PROT_WRITE } from '../host/vma.js';
 import { MADV_DONTNEED } from '../host/kernel.js';
+import { secondaryMmuHost } from '../host/secondary-mmu.js';
 import { Vm } from '../kvm/vm.js';
 import type { Vcpu, VcpuExit } from '../kvm/vcpu.js';
 import type { KvmProtocol } from '../kvm/vm.js';
@@ -502,7 +503,7 @@ export class Vmm {
       return yield* this.teardown();
     }
     this.ramHva = hva;
-    const vm = yield* Vm.create(k, this.proc, {
+    const vm = yield* Vm.create(secondaryMmuHost(k), this.proc, {
       protocol: this.config.protocol,
       events: this.events,
       ...(this.config.nMaxMmuPages !== undefined ? { nMaxMmuPages: this.config.nMaxMmuPages } : {}),

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { auditCoherency } from '../../src/check/coherency.js';
-import { PTE_WRITE } from '../../src/host/index.js';
+import { PTE_WRITE, hostDebugView } from '../../src/host/index.js';
 import { SPTES_PER_PAGE } from '../../src/kvm/mmu/shadow-pages.js';
 import { isLeafSpte, isWritable, makeSpte, ACC_R, ACC_W, ACC_X, SPTE_HOST_WRITABLE, SPTE_MMU_WRITABLE } from '../../src/kvm/mmu/spte.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
@@ -24,7 +24,7 @@ function healthy(protocol: KvmProtocol = 'modern'): TestVm {
     yield* runUntilUcall(t);
   });
   expectClean(runAudited(t), t);
-  expect(auditCoherency(t.vm)).toEqual([]);
+  expect(auditCoherency(t.vm, hostDebugView(t.k))).toEqual([]);
   return t;
 }
 
@@ -45,7 +45,7 @@ describe('coherency audit', () => {
     const sptep = leafOf(t, X);
     const free = t.k.frames.freeList()[0]!;
     t.vm.sps.sptes[sptep] = makeSpte(free, ACC_R | ACC_X, 0);
-    const problems = auditCoherency(t.vm, { mmu: false }).join('\n');
+    const problems = auditCoherency(t.vm, hostDebugView(t.k), { mmu: false }).join('\n');
     expect(problems).toMatch(/maps a free frame/);
     expect(problems).toMatch(/host pte of hva 0x[0-9a-f]+ maps pfn/);
   });
@@ -56,14 +56,14 @@ describe('coherency audit', () => {
     expect(isWritable(t.vm.sps.spteAt(sptep))).toBe(true);
     const page = (t.ramHva + 0x10000) >>> 12;
     t.proc.mm.pt.set(page, t.proc.mm.pt.get(page) & ~PTE_WRITE);
-    expect(auditCoherency(t.vm, { mmu: false }).join('\n')).toMatch(/writable, host pte read-only/);
+    expect(auditCoherency(t.vm, hostDebugView(t.k), { mmu: false }).join('\n')).toMatch(/writable, host pte read-only/);
   });
 
   it('catches a soft-TLB entry no spte backs (a zap without a flush)', () => {
     const t = healthy();
     const sptep = leafOf(t, X);
     t.vm.sps.dropSpte(sptep); // no flushRemoteTlbs
-    expect(auditCoherency(t.vm, { mmu: false }).join('\n')).toMatch(/vcpu 0 (load|store) TLB gva 0x80010000 -> pfn \d+: no present spte backs it/);
+    expect(auditCoherency(t.vm, hostDebugView(t.k), { mmu: false }).join('\n')).toMatch(/vcpu 0 (load|store) TLB gva 0x80010000 -> pfn \d+: no present spte backs it/);
   });
 
   it('catches a v7 spte whose page reference was dropped behind its back', () => {
@@ -71,7 +71,7 @@ describe('coherency audit', () => {
     const sptep = leafOf(t, X);
     const pfn = t.vm.sps.spteAt(sptep) >>> 9;
     t.k.putPage(pfn);
-    expect(auditCoherency(t.vm, { mmu: false }).join('\n')).toMatch(/each own a reference, but gup refs are 0/);
+    expect(auditCoherency(t.vm, hostDebugView(t.k), { mmu: false }).join('\n')).toMatch(/each own a reference, but gup refs are 0/);
     t.k.frames.refcount[pfn]!++;
     t.k.frames.gupRefs[pfn]!++;
   });
@@ -81,7 +81,7 @@ describe('coherency audit', () => {
     const sptep = leafOf(t, X);
     const slot = t.vm.memslots.gfnToMemslot(X / 4096)!;
     slot.rmap[X / 4096 - slot.baseGfn] = 0;
-    expect(auditCoherency(t.vm).join('\n')).toMatch(/^mmu: .*found 0 times/m);
+    expect(auditCoherency(t.vm, hostDebugView(t.k)).join('\n')).toMatch(/^mmu: .*found 0 times/m);
     void isLeafSpte(t.vm.sps.spteAt(sptep));
   });
 
@@ -92,6 +92,6 @@ describe('coherency audit', () => {
     runSync(t.k.accessWrite(other.mm, hva, new Uint8Array(4096).fill(1)));
     const theirs = other.mm.pt.get(hva >>> 12) >>> 8;
     t.vm.sps.sptes[leafOf(t, X)] = makeSpte(theirs, ACC_R | ACC_W, SPTE_HOST_WRITABLE | SPTE_MMU_WRITABLE);
-    expect(auditCoherency(t.vm, { mmu: false }).join('\n')).toMatch(/maps a frame of another mm/);
+    expect(auditCoherency(t.vm, hostDebugView(t.k), { mmu: false }).join('\n')).toMatch(/maps a frame of another mm/);
   });
 });

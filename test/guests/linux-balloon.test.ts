@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { auditCoherency, vmQuiescent } from '../../src/check/coherency.js';
-import { auditKernel } from '../../src/host/index.js';
+import { auditKernel, hostDebugView } from '../../src/host/index.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
 import { TIMEBASE_FREQUENCY } from '../../src/vmm/linux-boot.js';
 import { Vmm, type VmmConfig, type VmmResult } from '../../src/vmm/vmm.js';
@@ -42,7 +42,7 @@ function boot(opts: { protocol?: KvmProtocol; hostMem?: number; balloon: NonNull
     const vm = vmm.vm;
     if (++steps % 20_000 === 0 && vm !== null && vmQuiescent(vm)) {
       audits++;
-      problems.push(...auditCoherency(vm, { limit: 5 }));
+      problems.push(...auditCoherency(vm, hostDebugView(vmm.kernel), { limit: 5 }));
     }
     const free = vmm.balloon?.stats().guest.free_memory;
     if (free !== undefined && statsFree[statsFree.length - 1] !== free) statsFree.push(free);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { auditCoherency, vmQuiescent } from '../../src/check/coherency.js';
-import { auditKernel } from '../../src/host/index.js';
+import { auditKernel, hostDebugView } from '../../src/host/index.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
 import { Vmm, type VmmResult } from '../../src/vmm/vmm.js';
 
@@ -41,7 +41,7 @@ function bootLinux(protocol: KvmProtocol, hostMem: number): Boot {
     const vm = vmm.vm;
     if (++steps % AUDIT_EVERY === 0 && vm !== null && vmQuiescent(vm)) {
       audits++;
-      problems.push(...auditCoherency(vm, { limit: 5 }));
+      problems.push(...auditCoherency(vm, hostDebugView(vmm.kernel), { limit: 5 }));
     }
     return false;
   })!;

@@ -1,7 +1,7 @@
 // get_user_pages / pin_user_pages against reclaim, and the OOM killer.
 
 import { describe, expect, it } from 'vitest';
-import { EFAULT, ENOMEM, EINTR, PG_free, checkInvariants, ptePfn, ptePresent, pteIsSwap } from '../../src/host/index.js';
+import { EFAULT, ENOMEM, EINTR, PG_free, PROT_READ, checkInvariants, ptePfn, ptePresent, pteIsSwap } from '../../src/host/index.js';
 import { sleepTicks } from '../../src/sched/index.js';
 import type { Task } from '../../src/sched/index.js';
 import { KiB, MiB, PAGE, createHost, expectAllFree, pattern, runAll, runThread, verifyPages, writePages } from './harness.js';
@@ -267,6 +267,42 @@ describe('syscalls', () => {
     runThread(h, 'small-verify', function* () {
       expect(yield* verifyPages(h, small.mm, smallHva, 8, 5)).toEqual([]);
       yield* h.k.exitProcess(small);
+    });
+    expectAllFree(h);
+  });
+});
+
+describe('get_user_page_fast_only (the driver probe: no sleep, no fault, no touch)', () => {
+  it('takes a reference only on a present page, writable only for a writable pte, and leaves the pte as it was', () => {
+    const h = createHost({ ramBytes: 256 * KiB, swapBytes: 1 * MiB });
+    const p = h.k.createProcess('drv');
+    runThread(h, 'drv', function* () {
+      const hva = yield* h.k.mmap(p.mm, 3 * PAGE);
+      yield* writePages(h, p.mm, hva, 2, 1);
+      // Never touched: no pte, and the probe does not fault it in.
+      expect(h.k.getUserPageFastOnly(p.mm, hva + 2 * PAGE, false)).toBe(-1);
+      expect(p.mm.pt.get((hva >>> 12) + 2)).toBe(0);
+      const pte = p.mm.pt.get(hva >>> 12);
+      const pfn = h.k.getUserPageFastOnly(p.mm, hva, true);
+      expect(pfn).toBe(ptePfn(pte));
+      expect(h.k.frames.gupRefs[pfn]).toBe(1);
+      expect(p.mm.pt.get(hva >>> 12)).toBe(pte);
+      // Reclaim cannot free a page the probe holds; put gives it back.
+      h.k.putPage(pfn);
+      expect(h.k.frames.gupRefs[pfn]).toBe(0);
+      // Read-only: a read probe succeeds, a write probe fails (no COW break, no fault).
+      expect(yield* h.k.mprotect(p.mm, hva, PAGE, PROT_READ)).toBe(0);
+      expect(h.k.getUserPageFastOnly(p.mm, hva, true)).toBe(-1);
+      const ro = h.k.getUserPageFastOnly(p.mm, hva, false);
+      expect(ro).toBe(pfn);
+      h.k.putPage(ro);
+      // Swapped out: nothing, and the page stays on swap.
+      yield* h.k.reclaimUserPage(p.mm, hva + PAGE);
+      expect(pteIsSwap(p.mm.pt.get((hva >>> 12) + 1))).toBe(true);
+      expect(h.k.getUserPageFastOnly(p.mm, hva + PAGE, false)).toBe(-1);
+      expect(pteIsSwap(p.mm.pt.get((hva >>> 12) + 1))).toBe(true);
+      checkInvariants(h.k);
+      yield* h.k.exitProcess(p);
     });
     expectAllFree(h);
   });

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { auditCoherency } from '../../src/check/coherency.js';
+import { hostDebugView } from '../../src/host/index.js';
 import { explore } from '../../src/sched/index.js';
 import type { Scheduler } from '../../src/sched/index.js';
 import { Prog, li, sw } from '../hart/asm.js';
@@ -28,7 +29,7 @@ function scenario(noRetry: boolean) {
       expect(yield* t.k.madvise(t.proc.mm, t.ramHva + (X - RAM_GPA), PAGE, 4)).toBe(0);
     });
     return () => {
-      const problems = auditCoherency(t.vm);
+      const problems = auditCoherency(t.vm, hostDebugView(t.k));
       if (problems.length > 0) throw new Error(problems.join('\n'));
     };
   };

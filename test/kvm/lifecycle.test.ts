@@ -26,6 +26,7 @@ import { auditCoherency } from '../../src/check/coherency.js';
 import { CSR_MEDELEG, PRIV_S } from '../../src/hart/csr.js';
 import type { MmioBus } from '../../src/hart/translator.js';
 import { auditKernel } from '../../src/host/audit.js';
+import { hostDebugView } from '../../src/host/debug-view.js';
 import { outOfMemory } from '../../src/host/oom.js';
 import type { Vcpu, VcpuExit } from '../../src/kvm/vcpu.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
@@ -227,7 +228,7 @@ function runSeed(protocol: KvmProtocol, seed: number, trace: boolean): Outcome {
     maxSteps: 400_000,
     until: () => {
       if (sched.steps % 17 !== 0) return false;
-      const found = auditCoherency(vm, { mmu: sched.steps % 51 === 0 });
+      const found = auditCoherency(vm, hostDebugView(k), { mmu: sched.steps % 51 === 0 });
       if (found.length > 0) problems.push(...found.map((p) => `coherency at step ${sched.steps}: ${p}`));
       return found.length > 0;
     },

@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { auditCoherency } from '../../src/check/coherency.js';
 import { CSR_MEDELEG, PRIV_S } from '../../src/hart/csr.js';
 import type { MmioBus } from '../../src/hart/translator.js';
-import { HostKernel, checkInvariants } from '../../src/host/index.js';
+import { HostKernel, checkInvariants, hostDebugView, secondaryMmuHost } from '../../src/host/index.js';
 import type { HostKernelOptions, Process } from '../../src/host/index.js';
 import { Vm } from '../../src/kvm/vm.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
@@ -63,7 +63,7 @@ export function createVm(opts: TestVmOptions): TestVm {
     sched,
   });
   const proc = k.createProcess('vmm', { era });
-  const vm = runSync(Vm.create(k, proc, { protocol: opts.protocol, nMaxMmuPages: opts.nMaxMmuPages ?? 16 }));
+  const vm = runSync(Vm.create(secondaryMmuHost(k), proc, { protocol: opts.protocol, nMaxMmuPages: opts.nMaxMmuPages ?? 16 }));
   const ramHva = runSync(k.mmap(proc.mm, guestBytes));
   runSync(addMemslot(vm, 0, RAM_GPA, guestBytes, ramHva));
   const ucall: TestVm['ucall'] = { done: false, fail: null, log: [], syncs: 0 };
@@ -126,7 +126,7 @@ export function runAudited(
     maxSteps: opts.maxSteps ?? 2_000_000,
     until: () => {
       if (!audit || t.sched.steps % every !== 0) return false;
-      const found = auditCoherency(t.vm, { mmu: opts.mmuAudit ?? true });
+      const found = auditCoherency(t.vm, hostDebugView(t.k), { mmu: opts.mmuAudit ?? true });
       if (opts.extra) found.push(...opts.extra());
       if (found.length > 0 && failedAt < 0) {
         problems = found;

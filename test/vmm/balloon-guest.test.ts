@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { auditCoherency, vmQuiescent } from '../../src/check/coherency.js';
-import { auditKernel } from '../../src/host/index.js';
+import { auditKernel, hostDebugView } from '../../src/host/index.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
 import { Vmm, type VmmResult } from '../../src/vmm/vmm.js';
 
@@ -25,7 +25,7 @@ function run(protocol: KvmProtocol, seed: number, hostMemBytes: number): { r: Vm
   const r = vmm.resume(() => {
     if (++steps % 500 === 0 && vmm.vm !== null && vmQuiescent(vmm.vm)) {
       audits++;
-      problems.push(...auditCoherency(vmm.vm, { limit: 5 }));
+      problems.push(...auditCoherency(vmm.vm, hostDebugView(vmm.kernel), { limit: 5 }));
     }
     return false;
   })!;

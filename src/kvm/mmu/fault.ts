@@ -58,7 +58,6 @@ import {
   sv32LeafAllows,
 } from '../../hart/sv32.js';
 import { ACCESS_STORE } from '../../hart/translator.js';
-import { PAGE_SHIFT, PTE_WRITE, ptePfn, ptePresent } from '../../host/pte.js';
 import { sleepTicks } from '../../sched/index.js';
 import type { Task } from '../../sched/index.js';
 import { KVM_MEM_READONLY, gfnToHva } from '../memslots.js';
@@ -125,13 +124,13 @@ function* readGpte(vm: Vm, gpa: number, w: GuestWalker): Task<number> {
   const slot = vm.memslots.gfnToMemslot(gfnOf(gpa));
   if (slot === undefined) return SV32_NO_MEMORY;
   const hva = gfnToHva(slot, gfnOf(gpa));
-  const pfn = yield* vm.kernel.getUserPages(vm.mm, hva, false);
+  const pfn = yield* vm.host.getUserPages(vm.mm, hva, false);
   if (pfn < 0) {
     w.errno = pfn;
     return 0;
   }
   const v = vm.ram32[(pfn << 10) + ((gpa % 4096) >>> 2)]!;
-  vm.kernel.putPage(pfn);
+  vm.host.putPage(pfn);
   return v;
 }
 
@@ -140,28 +139,31 @@ function* cmpxchgGpte(vm: Vm, gpa: number, old: number, next: number): Task<numb
   const slot = vm.memslots.gfnToMemslot(gfnOf(gpa));
   if (slot === undefined) return 0;
   if ((slot.flags & KVM_MEM_READONLY) !== 0) return -14;
-  const pfn = yield* vm.kernel.getUserPages(vm.mm, gfnToHva(slot, gfnOf(gpa)), true);
+  const pfn = yield* vm.host.getUserPages(vm.mm, gfnToHva(slot, gfnOf(gpa)), true);
   if (pfn < 0) return pfn;
   const view = vm.ram32;
   const i = (pfn << 10) + ((gpa % 4096) >>> 2);
   // Read and write in one step: no other thread (and no other vCPU) runs in between.
   const ok = view[i] === old;
   if (ok) view[i] = next;
-  vm.kernel.putPage(pfn, ok);
+  vm.host.putPage(pfn, ok);
   return ok ? 1 : 0;
 }
 
 /**
  * The guest pte at gpa as it is now, without sleeping (kvm_vcpu_read_guest_atomic):
- * through the host pte, like gup-fast. null when the table page is not resident.
+ * through gup-fast. null when the table page is not resident.
  */
 function readGpteAtomic(vm: Vm, gpa: number): number | null {
   const slot = vm.memslots.gfnToMemslot(gfnOf(gpa));
   if (slot === undefined) return null;
-  const pte = vm.mm.pt.get(gfnToHva(slot, gfnOf(gpa)) >>> PAGE_SHIFT);
-  if (!ptePresent(pte)) return null;
-  return vm.ram32[(ptePfn(pte) << 10) + ((gpa % 4096) >>> 2)]!;
+  const pfn = vm.host.getUserPageFastOnly(vm.mm, gfnToHva(slot, gfnOf(gpa)), false);
+  if (pfn < 0) return null;
+  const v = vm.ram32[(pfn << 10) + ((gpa % 4096) >>> 2)]!;
+  vm.host.putPage(pfn);
+  return v;
 }
+
 
 /** FNAME(walk_addr_generic). Fills w; returns true when the access is allowed. */
 export function* walkGuest(vcpu: Vcpu, gva: number, access: number, priv: number, w: GuestWalker): Task<boolean> {
@@ -315,7 +317,7 @@ const PTE_PREFETCH_NUM = 8;
  * child reading what it inherited, a parent after flush_tlb_mm) faults once per
  * group instead of once per page. Only what costs no sleep and no guest-visible
  * change: a present leaf gpte with A set (W only with D set), a memslot page
- * whose host pte is present now (gup-fast, like hva_to_pfn's atomic probe).
+ * whose host pte is present now (gup-fast, hva_to_pfn's atomic probe).
  * Only under `modern`, whose sptes hold no page reference, and only while no
  * invalidation is in flight: we hold mmu_lock, so the next range_start waits for
  * us and then zaps what we installed. Caller holds mmu_lock.
@@ -332,23 +334,29 @@ function ptePrefetchLocked(vm: Vm, child: number, tableGfn: number, index: numbe
     const gfn = gpte >>> 10;
     const slot = vm.memslots.gfnToMemslot(gfn);
     if (slot === undefined) continue;
-    const hpte = vm.mm.pt.get(gfnToHva(slot, gfn) >>> PAGE_SHIFT);
-    if (!ptePresent(hpte)) continue;
+    // hva_to_pfn_fast: a writable page if the host pte allows it (the kernel's tries
+    // only FOLL_WRITE; we also take a read-only page, mapped read-only).
+    const hva = gfnToHva(slot, gfn);
+    let pfn = vm.host.getUserPageFastOnly(vm.mm, hva, true);
+    const hostWritable = pfn >= 0;
+    if (!hostWritable) pfn = vm.host.getUserPageFastOnly(vm.mm, hva, false);
+    if (pfn < 0) continue;
     const slotRo = (slot.flags & KVM_MEM_READONLY) !== 0;
-    const hostWritable = (hpte & PTE_WRITE) !== 0;
     const gacc = gpte & GPTE_ACC;
     const writable = (gacc & ACC_W) !== 0 && (gpte & PTE_D) !== 0 && hostWritable && !slotRo;
     // No A: nothing has accessed it yet (aging must not see it young).
-    const spte = makeSpte(ptePfn(hpte), (gacc & (ACC_R | ACC_X | ACC_U)) | (writable ? ACC_W : 0),
+    const spte = makeSpte(pfn, (gacc & (ACC_R | ACC_X | ACC_U)) | (writable ? ACC_W : 0),
       (hostWritable ? SPTE_HOST_WRITABLE : 0) | (slotRo ? 0 : SPTE_MMU_WRITABLE));
     sps.setLeafSpte(sptep, gfn, spte);
     sps.markGlobal(sptep, ((l1Gpte | gpte) & PTE_G) !== 0);
+    // kvm_release_pfn_clean: a modern spte owns nothing; mmu_lock keeps the next range_start out.
+    vm.host.putPage(pfn);
   }
 }
 
 function releasePfn(vm: Vm, pfn: number): void {
-  if (vm.protocol === 'pin') vm.kernel.unpinUserPage(pfn);
-  else vm.kernel.putPage(pfn);
+  if (vm.protocol === 'pin') vm.host.unpinUserPage(pfn);
+  else vm.host.putPage(pfn);
 }
 
 /**
@@ -423,7 +431,7 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
   // bumps the sequence (or is still in progress) by the time we hold mmu_lock.
   const mmuSeq = vm.mmuInvalidateSeq;
   const generation = vm.memslots.generation;
-  const pfn = vm.protocol === 'pin' ? yield* vm.kernel.pinUserPages(vm.mm, hva, store) : yield* vm.kernel.getUserPages(vm.mm, hva, store);
+  const pfn = vm.protocol === 'pin' ? yield* vm.host.pinUserPages(vm.mm, hva, store) : yield* vm.host.getUserPages(vm.mm, hva, store);
   if (pfn < 0) {
     return vcpu.fail(`get_user_pages(hva 0x${(hva >>> 0).toString(16)}) for gpa 0x${(gfn * 4096).toString(16)} failed: errno ${-pfn}`);
   }
@@ -448,12 +456,14 @@ export function* kvmMmuPageFault(vcpu: Vcpu): Task<FaultResult> {
     return 'retry';
   }
 
-  // Host writability: a store got a writable page from GUP; for a load, probe the
-  // host pte (as hva_to_pfn's writable probe does) so a later store need not fault.
+  // Host writability: a store got a writable page from GUP; for a load, probe with
+  // gup-fast FOLL_WRITE (as hva_to_pfn's writable probe does) so a later store need
+  // not fault: writable only if the probe finds the very page GUP returned.
   let hostWritable = store;
   if (!hostWritable) {
-    const hpte = vm.mm.pt.get(hva >>> PAGE_SHIFT);
-    hostWritable = ptePresent(hpte) && ptePfn(hpte) === pfn && (hpte & PTE_WRITE) !== 0;
+    const wpfn = vm.host.getUserPageFastOnly(vm.mm, hva, true);
+    hostWritable = wpfn === pfn;
+    if (wpfn >= 0) vm.host.putPage(wpfn);
   }
   const writable = (gacc & ACC_W) !== 0 && gdirty && hostWritable && !slotRo;
   const access2 = (gacc & (ACC_R | ACC_X | (paging ? ACC_U : 0))) | (writable ? ACC_W : 0);

@@ -30,7 +30,6 @@
 
 import type { Mm } from '../../host/mm.js';
 import type { MmuNotifierOps, MmuNotifierRange } from '../../host/mmu-notifier.js';
-import { PAGE_SHIFT, ptePfn, ptePresent } from '../../host/pte.js';
 import type { Task } from '../../sched/index.js';
 import { BUG } from '../bug.js';
 import type { Vm } from '../vm.js';
@@ -79,8 +78,9 @@ function unmapHvaRangeLocked(vm: Vm, start: number, end: number): void {
 }
 
 /** Ages [start, end) through the rmaps; flushes the TLB entries of what was young. */
-function ageLocked(vm: Vm, mm: Mm, start: number, end: number, clear: boolean, flushYoung: boolean): boolean {
+function ageLocked(vm: Vm, start: number, end: number, clear: boolean, flushYoung: boolean): boolean {
   let young = false;
+  vm.sps.agedPfn = -1;
   vm.memslots.forEachGfnRangeOfHva(start, end, (slot, gfnStart, gfnEnd) => {
     const y = clear && !vm.debug.noAgeClear ? vm.sps.ageGfnRange(slot, gfnStart, gfnEnd) : vm.sps.testAgeGfnRange(slot, gfnStart, gfnEnd);
     if (y) young = true;
@@ -88,11 +88,11 @@ function ageLocked(vm: Vm, mm: Mm, start: number, end: number, clear: boolean, f
   vm.stats.ageCalls++;
   if (young) vm.stats.youngHits++;
   if (young && clear && flushYoung && !vm.debug.noAgeFlush && !vm.debug.noAgeClear) {
-    if (end - start === 4096) {
-      // The common case (reclaim ages one page): drop only the entries naming its frame.
-      const pte = mm.pt.get(start >>> PAGE_SHIFT);
-      if (ptePresent(pte)) for (const v of vm.vcpus) v.hart.flushTlbHostPage(ptePfn(pte) << 12);
-      else vm.sps.flushRemoteTlbs();
+    if (end - start === 4096 && vm.sps.agedPfn >= 0) {
+      // The common case (reclaim ages one page): drop only the entries naming its
+      // frame, which the sptes just aged name (coherent with the host pte, which the
+      // notifier never reads).
+      for (const v of vm.vcpus) v.hart.flushTlbHostPage(vm.sps.agedPfn << 12);
     } else {
       vm.sps.flushRemoteTlbs();
     }
@@ -168,37 +168,37 @@ export function kvmMmuNotifierOps(vm: Vm): MmuNotifierOps {
       vm.mmuLock.unlock();
     },
 
-    clearFlushYoung(mm: Mm, start: number, end: number): boolean {
+    clearFlushYoung(_mm: Mm, start: number, end: number): boolean {
       if (!memslotHit(vm, start, end)) return false;
       lockAtomic(vm, 'clear_flush_young');
-      const young = ageLocked(vm, mm, start, end, true, true);
+      const young = ageLocked(vm, start, end, true, true);
       vm.mmuLock.unlock();
       return young;
     },
 
-    agePage(mm: Mm, hva: number): boolean {
+    agePage(_mm: Mm, hva: number): boolean {
       const page = hva - (hva % 4096);
       if (!memslotHit(vm, page, page + 4096)) return false;
       lockAtomic(vm, 'age_page');
-      const young = ageLocked(vm, mm, page, page + 4096, true, true);
+      const young = ageLocked(vm, page, page + 4096, true, true);
       vm.mmuLock.unlock();
       return young;
     },
 
-    clearYoung(mm: Mm, start: number, end: number): boolean {
+    clearYoung(_mm: Mm, start: number, end: number): boolean {
       if (!memslotHit(vm, start, end)) return false;
       lockAtomic(vm, 'clear_young');
       // Idle tracking: no flush (kvm_mmu_notifier_clear_young), accuracy traded for cost.
-      const young = ageLocked(vm, mm, start, end, true, false);
+      const young = ageLocked(vm, start, end, true, false);
       vm.mmuLock.unlock();
       return young;
     },
 
-    testYoung(mm: Mm, hva: number): boolean {
+    testYoung(_mm: Mm, hva: number): boolean {
       const page = hva - (hva % 4096);
       if (!memslotHit(vm, page, page + 4096)) return false;
       lockAtomic(vm, 'test_young');
-      const young = ageLocked(vm, mm, page, page + 4096, false, false);
+      const young = ageLocked(vm, page, page + 4096, false, false);
       vm.mmuLock.unlock();
       return young;
     },

@@ -186,6 +186,12 @@ export class ShadowPages {
   private walkGfn = 0;
   private walkPtProtect = false;
   private walkSlot: Memslot | null = null;
+  /**
+   * The host pfn of the young sptes ageGfnRange cleared since the caller set it to -1:
+   * -1 none, -2 several different pfns. A one-page aging flushes only the soft TLB
+   * entries that name this frame, the ones that would set A again.
+   */
+  agedPfn = -1;
 
   private readonly debug: NonNullable<ShadowPagesOptions['debug']>;
 
@@ -678,7 +684,11 @@ export class ShadowPages {
   };
 
   private readonly ageRmapEntry = (sptep: number): void => {
-    if (this.mmuSpteTestAndClearYoung(sptep)) this.walkFlush = true;
+    if (this.mmuSpteTestAndClearYoung(sptep)) {
+      this.walkFlush = true;
+      const pfn = sptePfn(this.sptes[sptep]!);
+      this.agedPfn = this.agedPfn === -1 || this.agedPfn === pfn ? pfn : -2;
+    }
   };
 
   /** kvm_test_age_gfn: stops at the first young spte; clears nothing. */
