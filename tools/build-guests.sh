@@ -39,6 +39,10 @@ CFLAGS=(
 )
 C_RUNTIME=("$src/common/crt0.S" "$src/common/runtime.c")
 
+COREMARK_SRCS="coremark/core_list_join.c coremark/core_main.c coremark/core_matrix.c coremark/core_state.c coremark/core_util.c coremark/port/core_portme.c coremark/port/ee_printf.c"
+# -w: EEMBC's sources are kept as they are, warnings and all.
+COREMARK_FLAGS="-I$src/coremark -I$src/coremark/port -w"
+
 # name | sources (relative to guest-programs/) | extra flags
 PROGRAMS=(
   "hello|hello.c|"
@@ -60,6 +64,9 @@ PROGRAMS=(
   "flood|flood.S|"
   "htif-low-exit|htif-low-exit.S|"
   "htif-syscall|htif-syscall.c|"
+  # EEMBC CoreMark, unmodified, with our port (coremark/port, see its README).
+  "coremark|$COREMARK_SRCS|$COREMARK_FLAGS"
+  "coremark-sv32|$COREMARK_SRCS|$COREMARK_FLAGS -DPAGING"
 )
 
 build_into() {
@@ -92,6 +99,8 @@ build_into() {
   # ---- S-mode guests for the VMM (guest-programs/sguest -> sguest-*.elf): own
   # entry, linker script and variants, so they live in their own script.
   RISCV_CC="$CC" "$root/tools/build-sguest.sh" --out "$dir"
+  # ---- the vendored riscv-tests (ISA suites and benchmarks) -> riscv-tests/
+  RISCV_CC="$CC" "$root/tools/build-riscv-tests.sh" --out "$dir/riscv-tests" >/dev/null
 }
 
 if [ "$check" = 1 ]; then
@@ -99,21 +108,21 @@ if [ "$check" = 1 ]; then
   trap 'rm -rf "$tmp"' EXIT
   build_into "$tmp"
   status=0
-  for f in "$tmp"/*.elf; do
-    b="$(basename "$f")"
+  for f in "$tmp"/*.elf "$tmp"/riscv-tests/*.elf; do
+    b="${f#"$tmp"/}"
     if [ ! -f "$out/$b" ]; then
       echo "missing from $out: $b" >&2; status=1
     elif ! cmp -s "$f" "$out/$b"; then
       echo "differs: $b" >&2; status=1
     fi
   done
-  for f in "$out"/*.elf; do
+  for f in "$out"/*.elf "$out"/riscv-tests/*.elf; do
     [ -e "$f" ] || continue
-    b="$(basename "$f")"
+    b="${f#"$out"/}"
     [ -f "$tmp/$b" ] || { echo "stale (no source builds it): $b" >&2; status=1; }
   done
   if [ "$status" = 0 ]; then
-    echo "guest images match their sources ($(ls "$tmp"/*.elf | wc -l) checked)"
+    echo "guest images match their sources ($(ls "$tmp"/*.elf "$tmp"/riscv-tests/*.elf | wc -l) checked)"
   else
     echo "guest images are out of date: run tools/build-guests.sh and commit guest-programs/bin" >&2
   fi
@@ -121,4 +130,4 @@ if [ "$check" = 1 ]; then
 fi
 
 build_into "$out"
-echo "built $(ls "$out"/*.elf | wc -l) guest images in $out"
+echo "built $(ls "$out"/*.elf "$out"/riscv-tests/*.elf | wc -l) guest images in $out"

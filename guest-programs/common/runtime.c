@@ -123,6 +123,8 @@ static void __attribute__((noreturn)) rt_enter_supervisor_sv32(void)
   }
   rt_root_pt[UART0_BASE >> 22] = ((UART0_BASE >> 12) << 10) | PTE_V | PTE_R | PTE_W | PTE_A | PTE_D;
 
+  /* cycle, time and instret readable from S-mode (rdcycle in CoreMark). */
+  csr_write(mcounteren, 7);
   csr_write(satp, SATP_MODE_SV32 | ((uint32_t)rt_root_pt >> 12));
   __asm__ volatile ("sfence.vma" ::: "memory");
   csr_clear(mstatus, MSTATUS_MPP);

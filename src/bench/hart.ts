@@ -1,5 +1,6 @@
 // Hart section of the benchmark: guest MIPS of the interpreter and of the
-// block compiler (`--jit`) on the committed bench ELFs, paging off (M-mode)
+// block compiler (`--jit`) on the committed bench ELFs (EEMBC CoreMark and
+// Dhrystone first), paging off (M-mode)
 // and on (S-mode under Sv32), and when qemu-system-riscv32 is on PATH, the
 // same ELFs under QEMU's spike machine for a time ratio measured in the same
 // run. In-process and warm: the first run is not counted (for the compiler,
@@ -15,6 +16,9 @@ import { median, type BenchContext, type BenchSection } from './section.js';
 const BIN = new URL('../../guest-programs/bin/', import.meta.url);
 
 export const HART_BENCHES: ReadonlyArray<{ name: string; mode: 'bare' | 'sv32'; elf: string }> = [
+  { name: 'coremark', mode: 'bare', elf: 'coremark.elf' },
+  { name: 'coremark', mode: 'sv32', elf: 'coremark-sv32.elf' },
+  { name: 'dhrystone', mode: 'bare', elf: 'riscv-tests/dhrystone.elf' },
   { name: 'bench-loop', mode: 'bare', elf: 'bench-loop.elf' },
   { name: 'bench-loop', mode: 'sv32', elf: 'bench-loop-sv32.elf' },
   { name: 'bench-mem', mode: 'bare', elf: 'bench-mem.elf' },

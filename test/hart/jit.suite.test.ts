@@ -13,6 +13,7 @@ await import('./host-trap.test.js');
 await import('./isa.test.js');
 await import('./machine.test.js');
 await import('./misaligned.test.js');
+await import('./riscv-tests.test.js');
 await import('./sv32.test.js');
 await import('./trap.test.js');
 await import('./warmup.test.js');
