@@ -11,20 +11,20 @@
 // malformed image), with a one-line message; 70 is ours (an internal error: a
 // bug, reported once with the command that reproduces it).
 
+//
+// Each command's module is imported when that command runs: `run --bare`
+// needs 18 of the 110 modules the whole tool has, and their loading is the
+// start-up a user waits for before the first guest instruction.
+
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { UsageError } from './args.js';
 import { processIo, type CommandIo } from './cli-io.js';
-import { consoleCommand } from './console/console-command.js';
-import { BARE_USAGE, runBareCommand } from './vmm/bare-command.js';
-import { parseRunCommandArgs, reproduceLine, RUN_USAGE, runCommand } from './vmm/run-command.js';
-import { describeInternalError } from './vmm/vmm.js';
-import { REPLAY_USAGE, TORTURE_USAGE, replayCommand, tortureCommand } from './torture/command.js';
 
 export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
 
-export const USAGE = `usage: shadowvisor COMMAND ...
+const COMMANDS = `usage: shadowvisor COMMAND ...
 
 commands:
   run FILE.elf [options]          boot an S-mode guest in a VM under a simulated host kernel
@@ -32,9 +32,23 @@ commands:
   torture [options]               swap-correctness campaign over the named race scenarios
   replay [options]                re-run one torture run bit for bit, with its last events
   console FILE.elf [options]      the debug console: boot stopped, step, inspect sptes and rmaps
+`;
 
-${RUN_USAGE}
-${BARE_USAGE}`;
+/** The whole usage text: the command list, then run's and run --bare's options. */
+export async function usage(): Promise<string> {
+  const [{ RUN_USAGE }, { BARE_USAGE }] = await Promise.all([import('./vmm/run-command.js'), import('./vmm/bare-command.js')]);
+  return `${COMMANDS}\n${RUN_USAGE}\n${BARE_USAGE}`;
+}
+
+/** The usage text that goes with a usage error in `command`. */
+async function usageFor(command: string | undefined, rest: readonly string[]): Promise<string> {
+  if (command === 'run') {
+    return wantsBare(rest) ? (await import('./vmm/bare-command.js')).BARE_USAGE : (await import('./vmm/run-command.js')).RUN_USAGE;
+  }
+  if (command === 'torture') return (await import('./torture/command.js')).TORTURE_USAGE;
+  if (command === 'replay') return (await import('./torture/command.js')).REPLAY_USAGE;
+  return usage();
+}
 
 /** isTTY: stderr is a terminal (torture redraws its progress line). */
 export type CliIo = CommandIo & { isTTY?: boolean };
@@ -49,9 +63,9 @@ function wantsBare(args: readonly string[]): boolean {
 }
 
 /** The scheduler seed a VMM run used (its own default when the options cannot say). */
-function seedOf(args: readonly string[]): number {
+async function seedOf(args: readonly string[]): Promise<number> {
   try {
-    const parsed = parseRunCommandArgs(args);
+    const parsed = (await import('./vmm/run-command.js')).parseRunCommandArgs(args);
     return parsed === 'help' ? 1 : parsed.config.seed ?? 1;
   } catch {
     return 1;
@@ -63,26 +77,27 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   const [command, ...rest] = argv;
   try {
     if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-      (command === undefined ? io.stderr : io.stdout)(USAGE);
+      (command === undefined ? io.stderr : io.stdout)(await usage());
       return command === undefined ? EXIT_USAGE : 0;
     }
     if (command === 'run') {
-      if (!wantsBare(rest)) return await runCommand(rest, io);
-      return await runBareCommand(rest, io);
+      if (!wantsBare(rest)) return await (await import('./vmm/run-command.js')).runCommand(rest, io);
+      return await (await import('./vmm/bare-command.js')).runBareCommand(rest, io);
     }
-    if (command === 'torture') return await tortureCommand(rest, io);
-    if (command === 'replay') return await replayCommand(rest, io);
-    if (command === 'console') return await consoleCommand(rest, io);
+    if (command === 'torture') return await (await import('./torture/command.js')).tortureCommand(rest, io);
+    if (command === 'replay') return await (await import('./torture/command.js')).replayCommand(rest, io);
+    if (command === 'console') return await (await import('./console/console-command.js')).consoleCommand(rest, io);
     throw new UsageError(`unknown command '${command}'`);
   } catch (e) {
     if (e instanceof UsageError) {
-      const usage = command === 'run' ? (wantsBare(rest) ? BARE_USAGE : RUN_USAGE) : command === 'torture' ? TORTURE_USAGE : command === 'replay' ? REPLAY_USAGE : USAGE;
-      io.stderr(`shadowvisor: ${e.message}\n\n${usage}`);
+      io.stderr(`shadowvisor: ${e.message}\n\n${await usageFor(command, rest)}`);
       return EXIT_USAGE;
     }
     // A bug of ours, not the user's: one line they can paste into a report.
-    io.stderr(`shadowvisor: internal error: ${describeInternalError(e)}\n`);
-    io.stderr(command === 'run' && !wantsBare(rest) ? reproduceLine(rest, seedOf(rest)) : `shadowvisor: to reproduce: shadowvisor ${argv.join(' ')}\n`);
+    io.stderr(`shadowvisor: internal error: ${(await import('./vmm/vmm.js')).describeInternalError(e)}\n`);
+    io.stderr(command === 'run' && !wantsBare(rest)
+      ? (await import('./vmm/run-command.js')).reproduceLine(rest, await seedOf(rest))
+      : `shadowvisor: to reproduce: shadowvisor ${argv.join(' ')}\n`);
     return EXIT_INTERNAL;
   }
 }
