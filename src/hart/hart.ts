@@ -313,9 +313,12 @@ export class Hart {
     this.recheck = true;
   }
 
-  /** Drop every cached translation to the host page at hostPage (a secondary MMU zapping a frame), compiled code included. */
+  /**
+   * Drop every soft TLB entry to the host page at hostPage (aging cleared the
+   * accessed bit those entries would not set again). Compiled code stays: the
+   * frame's bytes did not change; dropCodeHostPage is for a frame that may.
+   */
   flushTlbHostPage(hostPage: number): void {
-    this.jit?.invalidatePage(hostPage);
     const tags = [this.fetchTag, this.loadTag, this.storeTag];
     const deltas = [this.fetchDelta, this.loadDelta, this.storeDelta];
     for (let k = 0; k < 3; k++) {
@@ -336,6 +339,17 @@ export class Hart {
     const jit = this.jit;
     if (jit === null || bytes <= 0) return;
     for (let p = hostAddr - (hostAddr % 4096); p < hostAddr + bytes; p += 4096) jit.invalidatePage(p);
+  }
+
+  /**
+   * A secondary MMU dropped a mapping of the host page at hostPage (a zapped
+   * spte): the frame may be freed and reused with other bytes, so its compiled
+   * code goes, as the soft TLB entries filled from that mapping did. Not a
+   * self-modifying-code event: it does not count towards interpreting the page
+   * for good.
+   */
+  dropCodeHostPage(hostPage: number): void {
+    this.jit?.invalidatePage(hostPage, false);
   }
 
   /** Drop the store TLB entries that map the host page at hostPage (it now holds compiled code). */

@@ -17,6 +17,7 @@
 import { MIP_MTIP } from '../hart/csr.js';
 import { Hart, STOP_BUDGET, STOP_EXIT, STOP_HOST_TRAP, STOP_REQUEST, STOP_WFI } from '../hart/hart.js';
 import type { HartOptions } from '../hart/hart.js';
+import type { JitOptions } from '../hart/jit/jit.js';
 import type { MmioBus } from '../hart/translator.js';
 import { WaitQueue, consume, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
@@ -89,7 +90,7 @@ export class Vcpu {
   private readonly wakeup: WaitQueue;
 
   /** @internal Use vm.createVcpu. */
-  constructor(vm: Vm, id: number, bus: MmioBus) {
+  constructor(vm: Vm, id: number, bus: MmioBus, jit?: JitOptions) {
     this.vm = vm;
     this.id = id;
     this.translator = new ShadowTranslator(vm);
@@ -99,6 +100,7 @@ export class Vcpu {
       bus,
       hartId: id,
       trapToHost: true,
+      ...(jit !== undefined ? { jit } : {}),
     };
     this.hart = new Hart(opts);
     this.wakeup = new WaitQueue(`kvm${vm.id}.vcpu${id}.wait`);

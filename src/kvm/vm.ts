@@ -41,12 +41,15 @@ import type { Mm, Process } from '../host/mm.js';
 import type { MmuNotifier } from '../host/mmu-notifier.js';
 import type { SecondaryMmuHost } from '../host/secondary-mmu.js';
 import type { MmioBus } from '../hart/translator.js';
+import type { JitOptions } from '../hart/jit/jit.js';
 import { Mutex, SpinLock, WaitQueue } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 import { Memslots } from './memslots.js';
 import type { MemslotChange, UserMemoryRegion } from './memslots.js';
 import { auditMmu } from './mmu/audit.js';
 import { kvmMmuNotifierOps } from './mmu/notifier.js';
+import { forEachRmap } from './mmu/rmap.js';
+import { sptePfn } from './mmu/spte.js';
 import { ShadowPages } from './mmu/shadow-pages.js';
 import { KvmStats } from './stats.js';
 import { Vcpu } from './vcpu.js';
@@ -97,6 +100,8 @@ export interface VmDebug {
   noAgeClear: boolean;
   /** Aging clears accessed bits but leaves the vCPU TLB entries that would set them again. */
   noAgeFlush: boolean;
+  /** A dropped leaf spte leaves the compiled code of its frame in the vCPUs' translation caches. */
+  noCodeDrop: boolean;
   /** release bumps the sequence but zaps nothing. */
   noReleaseZap: boolean;
   /**
@@ -154,6 +159,7 @@ export class Vm {
     noAgeFlush: false,
     noReleaseZap: false,
     noReleaseBalance: false,
+    noCodeDrop: false,
     afterGup: null,
   };
 
@@ -206,12 +212,17 @@ export class Vm {
           if (dirty && !this.debug.noDirtyCarry) host.setPageDirty(pfn);
           if (accessed) host.markPageAccessed(pfn);
         },
-        onLeafSpteDrop:
-          opts.protocol === 'modern'
-            ? undefined
-            : opts.protocol === 'v7'
-              ? (pfn) => void (this.spteOwnsPage() && host.putPage(pfn))
-              : (pfn) => void (this.spteOwnsPage() && host.unpinUserPage(pfn)),
+        onLeafSpteDrop: (pfn) => {
+          // The vCPUs' compiled code is one more cache of guest memory, and lives no
+          // longer than a spte that maps its frame: once the last one goes the host
+          // may free the frame (DONTNEED, swap-out) and hand it to anyone, who fills
+          // it with bytes no vCPU store made. Every host change of a guest page zaps
+          // its sptes first (range_start, invalidate_page, release; v7 and pin sptes
+          // hold the page until here).
+          if (!this.debug.noCodeDrop) for (const v of this.vcpus) v.hart.dropCodeHostPage(pfn << 12);
+          if (opts.protocol === 'v7') void (this.spteOwnsPage() && host.putPage(pfn));
+          else if (opts.protocol === 'pin') void (this.spteOwnsPage() && host.unpinUserPage(pfn));
+        },
       },
       this.stats,
       { nMaxMmuPages: opts.nMaxMmuPages ?? 256, debug: this.debug },
@@ -266,13 +277,36 @@ export class Vm {
 
   // ---- vCPUs ---------------------------------------------------------------------------
 
-  /** KVM_CREATE_VCPU. The hart's memory is the host frame buffer: a host offset is pfn << 12. */
-  createVcpu(id: number, opts: { bus: MmioBus }): Vcpu {
+  /**
+   * KVM_CREATE_VCPU. The hart's memory is the host frame buffer: a host offset is
+   * pfn << 12. `jit`: the hart runs hot guest code through its block compiler.
+   */
+  createVcpu(id: number, opts: { bus: MmioBus; jit?: JitOptions }): Vcpu {
     if (this.destroyed) throw new Error(`Vm.createVcpu: vm ${this.id} is destroyed`);
     if (this.vcpus.some((v) => v.id === id)) throw new Error(`Vm.createVcpu: vcpu ${id} already exists`);
-    const v = new Vcpu(this, id, opts.bus);
+    const v = new Vcpu(this, id, opts.bus, opts.jit);
     this.vcpus.push(v);
     return v;
+  }
+
+  /**
+   * Userspace wrote guest memory at [gpa, gpa + len) through its own mapping (a
+   * device's DMA, the SBI firmware): the vCPUs' compiled code of those pages goes,
+   * as a guest store's would. Compiled code lives no longer than a spte that maps
+   * its frame (onLeafSpteDrop), so the frames that can hold any are the ones the
+   * gfns' rmaps name. Synchronous: atomic with the fault path and the notifier
+   * handlers, as a walk under mmu_lock is.
+   */
+  invalidateGuestCode(gpa: number, len: number): void {
+    if (len <= 0 || !this.vcpus.some((v) => v.hart.jit !== null)) return;
+    for (let gfn = Math.floor(gpa / 4096); gfn * 4096 < gpa + len; gfn++) {
+      const slot = this.memslots.gfnToMemslot(gfn);
+      if (slot === undefined) continue;
+      forEachRmap(this.sps.pool, slot.rmap, gfn - slot.baseGfn, (sptep) => {
+        const pfn = sptePfn(this.sps.spteAt(sptep));
+        for (const v of this.vcpus) v.hart.invalidateCode(pfn * 4096, 4096);
+      });
+    }
   }
 
   /** kvm_flush_remote_tlbs: every vCPU drops every soft TLB entry filled from sptes. */

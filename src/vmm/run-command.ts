@@ -39,6 +39,8 @@ options:
   --max-insns N       stop after N guest instructions (exit 124)
   --pressure SIZE     run a second host process that keeps SIZE of memory busy
                       (at most host RAM + swap, three times --host-mem)
+  --jit               compile the guest's hot code to JavaScript (the block
+                      compiler; the same results as without)
 ${BALLOON_USAGE}  --json              print the summary as one JSON object on the last line
   -h, --help          this text
 
@@ -68,6 +70,7 @@ export const RUN_OPTIONS = {
   seed: { type: 'string' },
   'max-insns': { type: 'string' },
   pressure: { type: 'string' },
+  jit: { type: 'boolean' },
   ...BALLOON_OPTIONS,
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -139,6 +142,7 @@ export function parseRunCommandArgs(argv: readonly string[]): RunArgs | 'help' {
       ...(maxInsns !== undefined ? { maxInsns } : {}),
       ...(pressure !== undefined ? { pressure: { bytes: pressure } } : {}),
       ...(balloon !== undefined ? { balloon } : {}),
+      ...(flag(values, 'jit') ? { jit: {} } : {}),
     },
   };
 }

@@ -37,6 +37,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { PRIV_S, CSR_MEDELEG, CSR_MIDELEG, CSR_MCOUNTEREN, IRQ_SEI, IRQ_SSI, IRQ_STI, MIP_STIP, MIDELEG_MASK, MEDELEG_MASK, CAUSE_SUPERVISOR_ECALL } from '../hart/csr.js';
 import type { Hart } from '../hart/hart.js';
+import type { JitOptions } from '../hart/jit/jit.js';
 import { DeviceBus } from '../hart/bus.js';
 import { HostKernel } from '../host/kernel.js';
 import type { HostStats } from '../host/kernel.js';
@@ -124,6 +125,19 @@ export interface VmmConfig {
   beforeTeardown?: (vmm: Vmm) => void;
   /** A virtio-balloon at VIRTIO_MMIO_BASE, and targets to set while the guest runs. */
   balloon?: BalloonConfig & { schedule?: readonly BalloonStep[] };
+  /** Run the vCPU's hot code through the hart's block compiler (`run --jit`); the results are the interpreter's. */
+  jit?: JitOptions;
+}
+
+/**
+ * Test-only switches, one per mechanism (as VmDebug): all false in production.
+ */
+export interface VmmDebug {
+  /**
+   * A write through the VMM's mapping (the SBI, a device) leaves the vCPU's
+   * compiled code of the pages it wrote: the guest goes on running the old bytes.
+   */
+  noWriteCodeInvalidate: boolean;
 }
 
 /** At simulated time `atTicks`, set the balloon's target to `targetPages`. */
@@ -253,6 +267,7 @@ export class Vmm {
   linuxBoot: LinuxBootPlan | null = null;
   /** hva of guest RAM in the VMM process. */
   ramHva = -1;
+  readonly debug: VmmDebug = { noWriteCodeInvalidate: false };
 
   private vcpuState: VcpuRunState = 'created';
   vcpu: Vcpu | null = null;
@@ -522,7 +537,9 @@ export class Vmm {
       }
     }
 
-    const vcpu = vm.createVcpu(0, { bus: this.bus });
+    // The image is in guest RAM before the vCPU (and its translation cache) exists,
+    // so nothing compiled can predate these bytes.
+    const vcpu = vm.createVcpu(0, { bus: this.bus, ...(this.config.jit !== undefined ? { jit: this.config.jit } : {}) });
     const hart = vcpu.hart;
     this.hart = hart;
     resetHart(hart, load.entry, load.a1);
@@ -711,20 +728,32 @@ export class Vmm {
     }
   }
 
-  /** Guest RAM as the SBI and the devices reach it: the VMM's own mapping, through the host (it may fault and sleep). */
-  private guestMemory(): GuestMemory {
+  /**
+   * Guest RAM as the SBI and the devices reach it: the VMM's own mapping, through
+   * the host (it may fault and sleep). A write is a DMA write to the vCPU: it
+   * invalidates the compiled code of what it wrote, as a store by the guest does.
+   */
+  guestMemory(): GuestMemory {
     const k = this.kernel;
     const mm = this.proc.mm;
     const hvaOf = (gpa: number) => this.ramHva + (gpa - GUEST_RAM_BASE);
+    const written = (gpa: number, len: number) => this.invalidateCode(gpa, len);
     return {
       isRam: (gpa, len) => this.isGuestRam(gpa, len),
       *read(gpa, dst) {
         return (yield* k.accessRead(mm, hvaOf(gpa), dst)) === 0;
       },
       *write(gpa, src) {
-        return (yield* k.accessWrite(mm, hvaOf(gpa), src)) === 0;
+        const ok = (yield* k.accessWrite(mm, hvaOf(gpa), src)) === 0;
+        written(gpa, src.length);
+        return ok;
       },
     };
+  }
+
+  /** After a write through our mapping: the vCPU's compiled code of those pages goes (KVM knows its frames). */
+  private invalidateCode(gpa: number, len: number): void {
+    if (!this.debug.noWriteCodeInvalidate) this.vm?.invalidateGuestCode(gpa, len);
   }
 
   private isGuestRam(gpa: number, len: number): boolean {

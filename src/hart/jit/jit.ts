@@ -17,8 +17,9 @@
 //    compiled block, takes the slow path, and the slow path drops the page's
 //    translations before the store. The store that bails out of a block is then
 //    run by the interpreter. Writes that bypass the hart (a device, the host
-//    loading a program, a secondary MMU dropping a frame) call
-//    Hart.invalidateCode / flushTlbHostPage. fence.i drops everything.
+//    loading a program) call Hart.invalidateCode; a secondary MMU that drops
+//    its mapping of a frame (after which the host may reuse it) calls
+//    Hart.dropCodeHostPage. fence.i drops everything.
 //  - The dispatcher runs a block only when its longest path fits before the
 //    next boundary (budget, timer deadline), and hands everything else to the
 //    interpreter (Hart.interp) a block's worth at a time: cold code, code the
@@ -241,13 +242,18 @@ export class Jit {
     b.count = (this.pageInvalidations.get(b.host >>> 12) ?? 0) >= MAX_PAGE_INVALIDATIONS ? -1 : this.threshold - 1;
   }
 
-  /** Drops every translation on the host page at hostPage (4 KiB aligned byte offset). */
-  invalidatePage(hostPage: number): void {
+  /**
+   * Drops every translation on the host page at hostPage (4 KiB aligned byte
+   * offset). `written`: its bytes changed (a store, a device), which counts
+   * towards interpreting a page that keeps changing for good; a frame that a
+   * secondary MMU unmapped (it may be reused) passes false.
+   */
+  invalidatePage(hostPage: number, written = true): void {
     const page = hostPage >>> 12;
     if (this.codePage[page] === 0) return;
     this.codePage[page] = 0;
     this.invalidations++;
-    this.pageInvalidations.set(page, (this.pageInvalidations.get(page) ?? 0) + 1);
+    if (written) this.pageInvalidations.set(page, (this.pageInvalidations.get(page) ?? 0) + 1);
     const list = this.pageBlocks.get(page);
     if (list !== undefined) {
       for (const b of list) this.uncompile(b);
