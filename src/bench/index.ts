@@ -7,13 +7,14 @@ import { gruSection } from './gru.js';
 import { hostSection } from './host.js';
 import { kvmSection } from './kvm.js';
 import { linuxSection } from './linux.js';
+import { notifiersSection } from './notifiers.js';
 import { processSection } from './process.js';
 import { tortureSection } from './torture.js';
 import { vmmSection } from './vmm.js';
 import { xpmemSection } from './xpmem.js';
 import type { BenchContext, BenchSection } from './section.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, xpmemSection, tortureSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, xpmemSection, notifiersSection, tortureSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
