@@ -1,39 +1,46 @@
 // The host kernel facade: owns RAM, swap, the LRU, the notifier core and the process
 // table, and exposes the syscalls and kernel services (GUP, notifiers) as Tasks.
-// The allocator's slow path (mm/page_alloc.c __alloc_pages_slowpath) lives here
-// because it ties reclaim and the OOM killer together.
+// Each method is one line into the file of mm/ that holds its logic (page-alloc.ts,
+// mmap.ts, madvise.ts, mprotect.ts, exit.ts, memory.ts, page-idle.ts, gup.ts,
+// vmscan.ts, fork.ts, fault.ts), so the host reads like mm/ and each function
+// takes only the state it names.
 //
 // Every syscall that may sleep is a generator: call it with `yield*` from a simulated
 // thread. hvas are unsigned 32-bit, page aligned where a length is involved.
 
 import { EventEmitter } from 'eventemitter3';
-import { preempt, sleepTicks, WaitQueue } from '../sched/index.js';
+import { sleepTicks, WaitQueue } from '../sched/index.js';
 import type { Scheduler, SimThread, Task } from '../sched/index.js';
-import { EBUSY, EFAULT, EINVAL, ENOMEM, accessRead, accessWrite } from './fault.js';
-import { FrameTable, PG_active, PG_lru, PG_referenced, defaultWatermarks } from './frames.js';
+import { doExit } from './exit.js';
+import { accessRead, accessWrite } from './fault.js';
+import { FrameTable, defaultWatermarks } from './frames.js';
 import type { Watermarks } from './frames.js';
 import { getUserPageFastOnly, getUserPages, pinUserPages, putPage, unpinUserPage } from './gup.js';
 import { Lru } from './lru.js';
 import { dupMm } from './fork.js';
 import type { ForkDebug } from './fork.js';
-import { freeSwapCacheLocked, zapPageRange } from './memory.js';
+import { doMadvise } from './madvise.js';
+import { freeSwapCache, vmfInsertPfn, zapVmaPtes } from './memory.js';
 import { Mm, Process } from './mm.js';
 import type { AnonVma } from './mm.js';
 import type { NotifierEra } from './mm.js';
+import { doMmap, doMunmap } from './mmap.js';
 import { MmuNotifierCore } from './mmu-notifier.js';
 import type { MmuNotifier, MmuNotifierOps } from './mmu-notifier.js';
-import { outOfMemory } from './oom.js';
 import type { OomReport } from './oom.js';
-import { PAGE_SHIFT, PAGE_SIZE, PTE_DIRTY, PTE_SPECIAL, PTE_WRITE, PTE_YOUNG, pfnPte, ptePfn, ptePresent } from './pte.js';
+import { doMprotect } from './mprotect.js';
+import { allocPage, folioPut, freePage, wakeupKswapd } from './page-alloc.js';
+import { clearYoungRange, testYoung } from './page-idle.js';
+import { PAGE_SIZE } from './pte.js';
 import { HostContext } from './stats.js';
 import type { VmStats } from './stats.js';
 import { SwapDevice } from './swap.js';
-import { MAX_RECLAIM_RETRIES, SWAP_CLUSTER_MAX, kswapd, nodeHopeless, reclaimUserPage, shrinkNode } from './vmscan.js';
+import { kswapd, reclaimUserPage, shrinkNode } from './vmscan.js';
 import type { UserPageReclaim } from './vmscan.js';
-import { PROT_READ, PROT_WRITE, isPageAligned, pageAlignUp } from './vma.js';
-import type { Vma, VmOperations } from './vma.js';
+import { PROT_READ, PROT_WRITE } from './vma.js';
+import type { VmOperations } from './vma.js';
 
-export const MADV_DONTNEED = 4;
+export { MADV_DONTNEED } from './madvise.js';
 
 export interface HostKernelOptions {
   readonly ramBytes: number;
@@ -150,106 +157,22 @@ export class HostKernel {
     return this.mms.values();
   }
 
-  // ---- page lifetime -----------------------------------------------------------------
+  // ---- page lifetime (page-alloc.ts, memory.ts) ---------------------------------------
 
-  /** folio_put: drops one reference; the last one frees the page. */
   folioPut(pfn: number): void {
-    const n = --this.frames.refcount[pfn]!;
-    if (n === 0) this.freePage(pfn);
-    else if (n < 0) throw new Error(`BUG: refcount underflow on pfn ${pfn}`);
+    folioPut(this, pfn);
   }
-
-  /** __folio_put: refcount is 0; off the LRU, back to the free list. */
   freePage(pfn: number): void {
-    const fr = this.frames;
-    if (fr.flags[pfn]! & PG_lru) this.lru.del(pfn);
-    fr.flags[pfn]! &= ~(PG_active | PG_referenced);
-    fr.freeFrame(pfn);
-    this.ctx.stats.pgfree++;
-    if (this.ctx.tracing()) this.ctx.trace({ type: 'page-free', pfn });
+    freePage(this, pfn);
   }
-
-  /** free_swap_and_cache: a cache page no pte refers to goes, unless someone holds its lock. */
   freeSwapCache(pfn: number): void {
-    const fr = this.frames;
-    fr.refcount[pfn]!++;
-    if (fr.trylockPage(pfn)) {
-      freeSwapCacheLocked(this, pfn);
-      fr.unlockPage(pfn);
-    }
-    this.folioPut(pfn);
+    freeSwapCache(this, pfn);
   }
-
   wakeupKswapd(): void {
-    if (this.kswapdThread === null || this.kswapdWanted) return;
-    this.kswapdWanted = true;
-    if (!this.kswapdActive) this.ctx.stats.kswapdWakeups++;
-    this.kswapdWait.wakeAll();
+    wakeupKswapd(this);
   }
-
-  /**
-   * alloc_pages(GFP_HIGHUSER_MOVABLE, 0): a frame with refcount 1, or -1 when memory
-   * is exhausted and the OOM killer found nothing more to kill (or `mm`'s owner was
-   * the victim). Fast path above the min watermark; below low it wakes kswapd; below
-   * min the caller reclaims directly, then retries, then OOM-kills.
-   *
-   * should_reclaim_retry stops retrying when reclaim cannot help. Linux asks whether
-   * free + reclaimable pages would meet the min watermark and counts any page freed
-   * as progress; a round that frees less than a batch on a node that is hopeless
-   * (nodeHopeless: even everything reclaimable could not bring it back to high,
-   * because the rest is pinned) goes to the OOM killer at once instead. Its "progress"
-   * is the last unpinned pages, which the allocating task faults straight back in:
-   * Linux would thrash there for ever, and the OOM kill is what a pinning VMM that
-   * overcommitted the host has coming.
-   */
-  *allocPage(mm: Mm | null): Task<number> {
-    const fr = this.frames;
-    const wm = fr.watermarks;
-    if (fr.nrFree > wm.min) {
-      const pfn = fr.rmqueue();
-      if (fr.nrFree < wm.low) this.wakeupKswapd();
-      this.ctx.stats.pgalloc++;
-      if (this.ctx.tracing()) this.ctx.trace({ type: 'page-alloc', pfn, nrFree: fr.nrFree });
-      return pfn;
-    }
-    this.wakeupKswapd();
-    let noProgress = 0;
-    for (;;) {
-      if (mm?.owner?.killed) {
-        // An OOM victim may use the reserves to get out of the way, never wait for them.
-        const pfn = fr.rmqueue();
-        if (pfn >= 0) this.ctx.stats.pgalloc++;
-        return pfn;
-      }
-      this.ctx.stats.allocstall++;
-      const reclaimed = yield* shrinkNode(this, SWAP_CLUSTER_MAX);
-      if (reclaimed >= SWAP_CLUSTER_MAX || !nodeHopeless(this)) {
-        if (fr.nrFree > (reclaimed > 0 ? 0 : wm.min)) {
-          this.ctx.stats.pgalloc++;
-          return fr.rmqueue();
-        }
-        if (reclaimed > 0) {
-          noProgress = 0;
-          continue;
-        }
-        // Others hold pages isolated (mid-pageout): they will come back or be freed.
-        if (this.nrIsolated > 0) {
-          yield* sleepTicks(1, 'reclaim-throttle');
-          continue;
-        }
-        if (++noProgress < MAX_RECLAIM_RETRIES) {
-          yield* preempt();
-          continue;
-        }
-      }
-      noProgress = 0;
-      const retry = yield* outOfMemory(this, mm);
-      if (fr.nrFree > 0 && retry && !mm?.owner?.killed) {
-        this.ctx.stats.pgalloc++;
-        return fr.rmqueue();
-      }
-      if (!retry) return -1;
-    }
+  allocPage(mm: Mm | null): Task<number> {
+    return allocPage(this, mm);
   }
 
   // ---- processes ---------------------------------------------------------------------
@@ -265,31 +188,17 @@ export class HostKernel {
     return p;
   }
 
-  /**
-   * do_exit -> exit_mmap: mmu_notifier_release first (every page still mapped), then
-   * every VMA is zapped and the mm dies. Pages someone still holds (gup, pins) stay
-   * allocated until put.
-   */
-  *exitProcess(p: Process): Task {
-    if (p.exited) return;
-    p.exited = true;
+  /** do_exit (exit.ts). */
+  exitProcess(p: Process): Task {
+    return doExit(this, p);
+  }
+
+  /** The exited process and its mm leave the tables (the mm's fork tree may outlive it). */
+  forgetProcess(p: Process): void {
     const mm = p.mm;
-    yield* this.mn.release(mm);
-    yield* mm.mmapLock.downWrite();
-    try {
-      for (const v of [...mm.vmas.list]) {
-        yield* zapPageRange(this, mm, v.start, v.end, 'unmap');
-        yield* this.removeVmas(mm, v.start, v.end);
-      }
-      mm.dead = true;
-    } finally {
-      mm.mmapLock.upWrite();
-    }
-    mm.owner = null;
     this.processes.delete(p.pid);
     this.mms.delete(mm.id);
     if (mm.anonVma.unlink(mm)) for (const id of mm.anonVma.ids) this.anonVmas.delete(id);
-    if (this.ctx.tracing()) this.ctx.trace({ type: 'process-exit', pid: p.pid, name: p.name });
   }
 
   // ---- syscalls ----------------------------------------------------------------------
@@ -302,153 +211,32 @@ export class HostKernel {
     return dupMm(this, parent, name ?? parent.name);
   }
 
-  /** mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS): hva, or a negative errno. */
-  *mmap(mm: Mm, len: number, prot: number = PROT_READ | PROT_WRITE): Task<number> {
-    if (!(len > 0)) return -EINVAL;
-    const size = pageAlignUp(len);
-    yield* mm.mmapLock.downWrite();
-    try {
-      if (mm.dead) return -EINVAL;
-      const hva = mm.vmas.findGap(size);
-      if (hva < 0) return -ENOMEM;
-      mm.vmas.insert({ start: hva, end: hva + size, prot });
-      if (this.ctx.tracing()) this.ctx.trace({ type: 'mmap', mm: mm.id, hva, len: size, prot });
-      return hva;
-    } finally {
-      mm.mmapLock.upWrite();
-    }
+  /** mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS): hva, or a negative errno (mmap.ts). */
+  mmap(mm: Mm, len: number, prot: number = PROT_READ | PROT_WRITE): Task<number> {
+    return doMmap(this, mm, len, prot);
   }
-
-  *munmap(mm: Mm, hva: number, len: number): Task<number> {
-    if (!isPageAligned(hva) || !(len > 0)) return -EINVAL;
-    const end = hva + pageAlignUp(len);
-    yield* mm.mmapLock.downWrite();
-    try {
-      yield* zapPageRange(this, mm, hva, end, 'unmap');
-      yield* this.removeVmas(mm, hva, end);
-      if (this.ctx.tracing()) this.ctx.trace({ type: 'munmap', mm: mm.id, hva, len: end - hva });
-      return 0;
-    } finally {
-      mm.mmapLock.upWrite();
-    }
+  munmap(mm: Mm, hva: number, len: number): Task<number> {
+    return doMunmap(this, mm, hva, len);
   }
-
-  /** madvise(MADV_DONTNEED): the range reads back as zeroes. -ENOMEM over a hole. */
-  *madvise(mm: Mm, hva: number, len: number, advice: number): Task<number> {
-    if (advice !== MADV_DONTNEED) return -EINVAL;
-    if (!isPageAligned(hva) || !(len > 0)) return -EINVAL;
-    const end = hva + pageAlignUp(len);
-    yield* mm.mmapLock.downRead();
-    try {
-      if (!this.rangeMapped(mm, hva, end)) return -ENOMEM;
-      // madvise_dontneed_valid_vma: not on a driver's VM_PFNMAP mapping.
-      if (this.rangeHasDeviceVma(mm, hva, end)) return -EINVAL;
-      yield* zapPageRange(this, mm, hva, end, 'clear');
-      return 0;
-    } finally {
-      mm.mmapLock.upRead();
-    }
+  /** madvise(MADV_DONTNEED) (madvise.ts). */
+  madvise(mm: Mm, hva: number, len: number, advice: number): Task<number> {
+    return doMadvise(this, mm, hva, len, advice);
   }
-
-  /**
-   * mprotect with PROT_READ or PROT_READ|PROT_WRITE (PROT_NONE is not modelled).
-   * Removing write clears the write bit of every present pte inside a start/end
-   * pair; adding it leaves ptes read-only and the next write fault upgrades them.
-   */
-  *mprotect(mm: Mm, hva: number, len: number, prot: number): Task<number> {
-    if (!isPageAligned(hva) || !(len > 0) || !(prot & PROT_READ) || prot & ~(PROT_READ | PROT_WRITE)) return -EINVAL;
-    const end = hva + pageAlignUp(len);
-    yield* mm.mmapLock.downWrite();
-    try {
-      if (!this.rangeMapped(mm, hva, end)) return -ENOMEM;
-      mm.vmas.protect(hva, end, prot);
-      if (this.ctx.tracing()) this.ctx.trace({ type: 'mprotect', mm: mm.id, hva, len: end - hva, prot });
-      if (prot & PROT_WRITE) return 0;
-      const range = { mm, start: hva, end, event: 'protection', blockable: true } as const;
-      yield* this.mn.invalidateRangeStart(range);
-      yield* mm.ptl.lock();
-      mm.pt.forEachInRange(hva >>> PAGE_SHIFT, end >>> PAGE_SHIFT, (page, pte) => {
-        if (ptePresent(pte) && pte & PTE_WRITE) mm.pt.set(page, pte & ~PTE_WRITE);
-      });
-      mm.ptl.unlock();
-      yield* this.mn.invalidateRangeEnd(range);
-      return 0;
-    } finally {
-      mm.mmapLock.upWrite();
-    }
+  /** mprotect between PROT_READ and PROT_READ|PROT_WRITE (mprotect.ts). */
+  mprotect(mm: Mm, hva: number, len: number, prot: number): Task<number> {
+    return doMprotect(this, mm, hva, len, prot);
   }
-
-  /** remove_vma: the pieces leave the set, then each driver mapping's ->close runs. */
-  private *removeVmas(mm: Mm, start: number, end: number): Task {
-    const removed: Vma[] = mm.vmas.remove(start, end);
-    for (const v of removed) if (v.ops?.close !== undefined) yield* v.ops.close(mm, v.start, v.end);
+  /** A driver's mmap of its device (XPMEM's attach): a VM_PFNMAP VMA whose faults go to ops.fault. */
+  mmapDevice(mm: Mm, len: number, prot: number, ops: VmOperations): Task<number> {
+    return doMmap(this, mm, len, prot, ops);
   }
-
-  private rangeHasDeviceVma(mm: Mm, start: number, end: number): boolean {
-    for (const v of mm.vmas.list) if (v.ops !== undefined && v.start < end && start < v.end) return true;
-    return false;
+  /** vmf_insert_pfn_prot, from a driver's ->fault (memory.ts). */
+  vmfInsertPfn(mm: Mm, hva: number, pfn: number, write: boolean): Task<number> {
+    return vmfInsertPfn(this, mm, hva, pfn, write);
   }
-
-  /**
-   * A driver's mmap of its device (XPMEM's attach): a VM_PFNMAP VMA whose faults go to
-   * ops.fault, which fills it with vmfInsertPfn. hva, or a negative errno.
-   */
-  *mmapDevice(mm: Mm, len: number, prot: number, ops: VmOperations): Task<number> {
-    if (!(len > 0)) return -EINVAL;
-    const size = pageAlignUp(len);
-    yield* mm.mmapLock.downWrite();
-    try {
-      if (mm.dead) return -EINVAL;
-      const hva = mm.vmas.findGap(size);
-      if (hva < 0) return -ENOMEM;
-      mm.vmas.insert({ start: hva, end: hva + size, prot, ops });
-      if (this.ctx.tracing()) this.ctx.trace({ type: 'mmap', mm: mm.id, hva, len: size, prot, device: ops.name });
-      return hva;
-    } finally {
-      mm.mmapLock.upWrite();
-    }
-  }
-
-  /**
-   * vmf_insert_pfn_prot, from a driver's ->fault: a special pte for pfn at hva, which
-   * must lie in a driver VMA. The pte holds no reference (the driver keeps its own)
-   * and is writable only if asked for and the VMA allows it. An existing special pte
-   * for the same pfn is upgraded; any other pte is left alone. 0 or -EBUSY / -EFAULT.
-   */
-  *vmfInsertPfn(mm: Mm, hva: number, pfn: number, write: boolean): Task<number> {
-    const vma = mm.vmas.find(hva);
-    if (vma?.ops === undefined || pfn < 0 || pfn >= this.frames.nrFrames) return -EFAULT;
-    const page = hva >>> PAGE_SHIFT;
-    const flags = PTE_SPECIAL | PTE_YOUNG | (write && vma.prot & PROT_WRITE ? PTE_WRITE | PTE_DIRTY : 0);
-    yield* mm.ptl.lock();
-    const cur = mm.pt.get(page);
-    let r = 0;
-    if (cur === 0) mm.pt.set(page, pfnPte(pfn, flags));
-    else if (ptePresent(cur) && cur & PTE_SPECIAL && ptePfn(cur) === pfn) mm.pt.set(page, cur | flags);
-    else r = -EBUSY;
-    mm.ptl.unlock();
-    return r;
-  }
-
-  /**
-   * zap_vma_ptes: clears the special ptes of [hva, hva + len) in a driver VMA, inside
-   * invalidate_range_start/end of that mm (its own secondary MMUs drop them too).
-   * The caller holds whatever keeps the VMA alive (XPMEM: its segment mutex).
-   */
-  *zapVmaPtes(mm: Mm, hva: number, len: number): Task {
-    const vma = mm.vmas.find(hva);
-    if (vma?.ops === undefined || hva + len > vma.end) return;
-    yield* zapPageRange(this, mm, hva, hva + len, 'clear');
-  }
-
-  private rangeMapped(mm: Mm, start: number, end: number): boolean {
-    let at = start;
-    while (at < end) {
-      const v = mm.vmas.find(at);
-      if (v === undefined) return false;
-      at = v.end;
-    }
-    return true;
+  /** zap_vma_ptes (memory.ts). */
+  zapVmaPtes(mm: Mm, hva: number, len: number): Task {
+    return zapVmaPtes(this, mm, hva, len);
   }
 
   /** copy_to_user: 0 or -EFAULT / -ENOMEM / -EINTR. */
@@ -487,32 +275,12 @@ export class HostKernel {
     return this.mn.unregister(sub);
   }
 
-  /**
-   * Idle page tracking (mm/page_idle.c): clears the young state of [start, end), host
-   * ptes and secondary MMUs (clear_young, no flush); returns how many pages had it.
-   */
-  *clearYoungRange(mm: Mm, start: number, end: number): Task<number> {
-    let young = 0;
-    yield* mm.ptl.lock();
-    mm.pt.forEachInRange(start >>> PAGE_SHIFT, end >>> PAGE_SHIFT, (page, pte) => {
-      if (!ptePresent(pte)) return;
-      const hva = page * PAGE_SIZE;
-      let y = (pte & PTE_YOUNG) !== 0;
-      if (y) mm.pt.set(page, pte & ~PTE_YOUNG);
-      if (this.mn.clearYoung(mm, hva, hva + PAGE_SIZE)) y = true;
-      if (y) young++;
-    });
-    mm.ptl.unlock();
-    return young;
+  /** Idle page tracking: clears the young state of [start, end); how many pages had it (page-idle.ts). */
+  clearYoungRange(mm: Mm, start: number, end: number): Task<number> {
+    return clearYoungRange(this, mm, start, end);
   }
-
-  /** Whether the page at hva was accessed since its young state was last cleared. */
-  *testYoung(mm: Mm, hva: number): Task<boolean> {
-    yield* mm.ptl.lock();
-    const pte = mm.pt.get(hva >>> PAGE_SHIFT);
-    const young = (ptePresent(pte) && (pte & PTE_YOUNG) !== 0) || this.mn.testYoung(mm, hva & ~(PAGE_SIZE - 1));
-    mm.ptl.unlock();
-    return young;
+  testYoung(mm: Mm, hva: number): Task<boolean> {
+    return testYoung(this, mm, hva);
   }
 
   /** Forced reclaim (like writing to memory.reclaim): returns pages freed. */
