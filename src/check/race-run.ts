@@ -4,6 +4,9 @@
 // well (a deadlock or a step bound, a BUG or lockdep report, a thread that
 // threw). Problems go into `problems`; the audit is not asked again once one is
 // there, so the first violation is the one reported.
+//
+// It takes the HostKernel as the host side, not to look behind the protocol: the
+// settle is the host's own reclaim finishing, which the scenario drives.
 
 import type { HostKernel } from '../host/kernel.js';
 import type { Scheduler } from '../sched/index.js';

@@ -21,7 +21,9 @@
 // unlike the kernel's GRU, which puts at once): the frame cannot be reused while any
 // entry might name it, and the reference is dropped only at range_end or eviction.
 
-import type { Mm, MmuNotifier, MmuNotifierRange, SecondaryMmuHost } from '../host/index.js';
+import type { Mm } from '../host/mm.js';
+import type { MmuNotifier, MmuNotifierRange } from '../host/mmu-notifier.js';
+import type { SecondaryMmuHost } from '../host/secondary-mmu.js';
 import { Completion, SpinLock, WaitQueue, consume, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 

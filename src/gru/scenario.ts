@@ -8,7 +8,12 @@
 // could linearize with it; at the end the process must read every page's last value,
 // and teardown must leave no reference and no frame behind.
 
-import { HostKernel, MADV_DONTNEED, secondaryMmuHost } from '../host/index.js';
+// The scenario is the host side: it builds the HostKernel, creates the processes and
+// their mmaps, and drives reclaim and DONTNEED as the host's own threads would. The
+// driver gets only secondaryMmuHost(k); the audits and the teardown counts look
+// behind the protocol through hostDebugView(k), never through the kernel itself.
+
+import { HostKernel, MADV_DONTNEED, hostDebugView, secondaryMmuHost } from '../host/index.js';
 import { Rng, Scheduler, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 import { auditGru, auditGruTeardown } from './audit.js';
@@ -59,6 +64,7 @@ export function runGruRace(opts: GruRaceOptions): GruRaceResult {
   const sched = new Scheduler({ seed: opts.seed });
   const k = new HostKernel({ ramBytes: 128 * KiB, swapBytes: 1024 * KiB, swapReadLatency: 7, swapWriteLatency: 13, sched });
   const host = secondaryMmuHost(k);
+  const view = hostDebugView(k);
   const p = k.createProcess('gru-client');
   const nrPages = opts.nrPages ?? 48;
   const ops = opts.ops ?? 100;
@@ -143,7 +149,7 @@ export function runGruRace(opts: GruRaceOptions): GruRaceResult {
     });
   });
 
-  runRaceAudited(sched, k, () => (dev !== null ? auditGru(k, dev) : []), problems);
+  runRaceAudited(sched, k, () => (dev !== null ? auditGru(view, dev) : []), problems);
 
   if (problems.length === 0) {
     sched.spawn('final', function* () {
@@ -160,7 +166,7 @@ export function runGruRace(opts: GruRaceOptions): GruRaceResult {
     });
     const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}: ${r.report ?? ''}`);
-    if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
+    if (view.frames.nrFree !== view.frames.nrFrames) problems.push(`teardown: ${view.frames.nrFrames - view.frames.nrFree} frames still allocated`);
   }
   const pswpout = k.stats().pswpout;
   k.shutdown();

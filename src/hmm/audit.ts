@@ -1,19 +1,19 @@
 // The dmirror's checker (not driver code: it reads the host's page tables and frame
-// flags through the debugger's lockless view, src/host/inspect.ts, which the device
-// itself may not).
+// flags through the debugger's lockless view, HostDebugView, which the device itself
+// never holds).
 //
 //   coherence   whenever no invalidation is in progress on the mm, every present entry
 //               maps the frame the host pte of its hva maps, and is writable only where
 //               that pte is; an entry never names a free frame, at any time.
 //   teardown    no gup reference held, no entry left, the notifier removed.
 
-import type { HostKernel } from '../host/kernel.js';
+import type { HostDebugView } from '../host/debug-view.js';
 import { PG_free } from '../host/frames.js';
-import { followPteUnlocked } from '../host/inspect.js';
 import { PTE_WRITE, ptePfn, ptePresent } from '../host/pte.js';
 import { PAGE_SIZE, type Dmirror } from './dmirror.js';
 
-export function auditDmirror(k: HostKernel, dm: Dmirror): string[] {
+/** host: the debug view of the kernel the mirrored mm lives in (hostDebugView(k)). */
+export function auditDmirror(host: HostDebugView, dm: Dmirror): string[] {
   const problems: string[] = [];
   const subs = dm.mm.subscriptions;
   const quiet = subs === null || subs.activeInvalidateRanges === 0;
@@ -21,9 +21,9 @@ export function auditDmirror(k: HostKernel, dm: Dmirror): string[] {
     const hva = dm.start + i * PAGE_SIZE;
     const pfn = dm.entryPfn(hva);
     if (pfn < 0) continue;
-    if (k.frames.flags[pfn]! & PG_free) problems.push(`${dm.name}: hva 0x${hva.toString(16)} -> pfn ${pfn}, a free frame`);
+    if (host.frames.flags[pfn]! & PG_free) problems.push(`${dm.name}: hva 0x${hva.toString(16)} -> pfn ${pfn}, a free frame`);
     if (!quiet) continue;
-    const pte = followPteUnlocked(dm.mm, hva);
+    const pte = host.followPte(dm.mm, hva);
     if (!ptePresent(pte) || ptePfn(pte) !== pfn) {
       problems.push(`${dm.name}: hva 0x${hva.toString(16)} -> pfn ${pfn}, host pte ${ptePresent(pte) ? `pfn ${ptePfn(pte)}` : `0x${pte.toString(16)} (not present)`}`);
     } else if (dm.entryWritable(hva) && !(pte & PTE_WRITE)) {

@@ -17,7 +17,9 @@
 //   - a write marks the page dirty (set_page_dirty) under `mutex`, so reclaim writes the
 //     device's data out before it can drop the page.
 
-import type { Mm, MmuNotifierRange, SecondaryMmuHost } from '../host/index.js';
+import type { Mm } from '../host/mm.js';
+import type { MmuNotifierRange } from '../host/mmu-notifier.js';
+import type { SecondaryMmuHost } from '../host/secondary-mmu.js';
 import type { MmuIntervalNotifier } from '../host/interval-notifier.js';
 import { Mutex } from '../sched/index.js';
 import type { Task } from '../sched/index.js';

@@ -6,7 +6,12 @@
 // read is checked against the writes that could linearize with it; at the end the
 // process must read every page's last write, and teardown must leave nothing behind.
 
-import { HostKernel, MADV_DONTNEED, secondaryMmuHost } from '../host/index.js';
+// The scenario is the host side: it builds the HostKernel, creates the processes and
+// their mmaps, and drives reclaim and DONTNEED as the host's own threads would. The
+// driver gets only secondaryMmuHost(k); the audits and the teardown counts look
+// behind the protocol through hostDebugView(k), never through the kernel itself.
+
+import { HostKernel, MADV_DONTNEED, hostDebugView, secondaryMmuHost } from '../host/index.js';
 import type { IntervalDebug } from '../host/index.js';
 import { Rng, Scheduler, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
@@ -42,6 +47,7 @@ export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
   const k = new HostKernel({ ramBytes: 128 * KiB, swapBytes: 1024 * KiB, swapReadLatency: 7, swapWriteLatency: 13, sched });
   Object.assign(k.mn.itree.debug, opts.hostDebug);
   const host = secondaryMmuHost(k);
+  const view = hostDebugView(k);
   const p = k.createProcess('hmm');
   const nrPages = opts.nrPages ?? 48;
   const ops = opts.ops ?? 120;
@@ -113,7 +119,7 @@ export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
     });
   });
 
-  const steps = runRaceAudited(sched, k, () => (dm !== null ? auditDmirror(k, dm) : []), problems);
+  const steps = runRaceAudited(sched, k, () => (dm !== null ? auditDmirror(view, dm) : []), problems);
 
   if (problems.length === 0) {
     // The process sees every page's last write, the device's included (set_page_dirty).
@@ -132,7 +138,7 @@ export function runDmirrorRace(opts: DmirrorRaceOptions): DmirrorRaceResult {
     });
     const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
-    if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
+    if (view.frames.nrFree !== view.frames.nrFrames) problems.push(`teardown: ${view.frames.nrFrames - view.frames.nrFree} frames still allocated`);
   }
   const pswpout = k.stats().pswpout;
   k.shutdown();

@@ -5,7 +5,12 @@
 // checked against the writes that could linearize with it; at the end both processes
 // must read every page's last write, and teardown must leave nothing behind.
 
-import { HostKernel, MADV_DONTNEED, secondaryMmuHost } from '../host/index.js';
+// The scenario is the host side: it builds the HostKernel, creates the processes and
+// their mmaps, and drives reclaim and DONTNEED as the host's own threads would. The
+// driver gets only secondaryMmuHost(k); the audits and the teardown counts look
+// behind the protocol through hostDebugView(k), never through the kernel itself.
+
+import { HostKernel, MADV_DONTNEED, hostDebugView, secondaryMmuHost } from '../host/index.js';
 import type { Mm, NotifierEra } from '../host/index.js';
 import { Rng, Scheduler } from '../sched/index.js';
 import type { BugReport, Task } from '../sched/index.js';
@@ -43,6 +48,7 @@ export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
   const sched = new Scheduler({ seed: opts.seed });
   const k = new HostKernel({ ramBytes: 128 * KiB, swapBytes: 1024 * KiB, swapReadLatency: 7, swapWriteLatency: 13, sched, era: opts.era ?? 'modern' });
   const host = secondaryMmuHost(k);
+  const view = hostDebugView(k);
   const a = k.createProcess('exporter');
   const b = k.createProcess('attacher', { era: 'modern' });
   const nrPages = opts.nrPages ?? 32;
@@ -114,7 +120,7 @@ export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
     sched.spawn('b-reader', () => reader('b-reader', b.mm));
   });
 
-  const steps = runRaceAudited(sched, k, () => (seg !== null ? auditXpmem(k, seg) : []), problems);
+  const steps = runRaceAudited(sched, k, () => (seg !== null ? auditXpmem(view, seg) : []), problems);
 
   if (problems.length === 0) {
     sched.spawn('final', function* () {
@@ -131,14 +137,14 @@ export function runXpmemRace(opts: XpmemRaceOptions): XpmemRaceResult {
       const t = att!;
       yield* s.remove();
       yield* k.munmap(b.mm, t.hva, nrPages * PAGE_SIZE);
-      problems.push(...auditXpmemTeardown(s, [t]));
+      problems.push(...auditXpmemTeardown(view, s, [t]));
       yield* k.exitProcess(b);
       yield* k.exitProcess(a);
       yield* k.settle();
     });
     const r = sched.run({ maxSteps: 1_000_000 });
     if (r.status !== 'done') problems.push(`teardown ended ${r.status}`);
-    if (k.frames.nrFree !== k.frames.nrFrames) problems.push(`teardown: ${k.frames.nrFrames - k.frames.nrFree} frames still allocated`);
+    if (view.frames.nrFree !== view.frames.nrFrames) problems.push(`teardown: ${view.frames.nrFrames - view.frames.nrFree} frames still allocated`);
   }
   const pswpout = k.stats().pswpout;
   k.shutdown();

@@ -27,8 +27,10 @@
 // reports the mutex_lock under a spinlock and the round trip cannot be waited for: the
 // recall is abandoned and B keeps a pte to a page A no longer maps.
 
-import { PROT_READ, PROT_WRITE } from '../host/index.js';
-import type { Mm, MmuNotifier, MmuNotifierRange, SecondaryMmuHost, VmOperations } from '../host/index.js';
+import type { Mm } from '../host/mm.js';
+import type { MmuNotifier, MmuNotifierRange } from '../host/mmu-notifier.js';
+import type { SecondaryMmuHost } from '../host/secondary-mmu.js';
+import { PROT_READ, PROT_WRITE, type VmOperations } from '../host/vma.js';
 import { Mutex, WaitQueue, runSync, sleepTicks } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 

@@ -5,7 +5,7 @@
 // with the protocol and failing with each mechanism off.
 
 import { describe, expect, it } from 'vitest';
-import { MADV_DONTNEED, secondaryMmuHost } from '../../src/host/index.js';
+import { MADV_DONTNEED, hostDebugView, secondaryMmuHost } from '../../src/host/index.js';
 import { auditGru, auditGruTeardown } from '../../src/gru/audit.js';
 import { GruDevice } from '../../src/gru/gru.js';
 import type { GruFlushMode } from '../../src/gru/gru.js';
@@ -33,7 +33,7 @@ function withGru(
     const dev = yield* GruDevice.create(secondaryMmuHost(h.k), p.mm, { entries: opts.entries, flushMode: opts.flushMode });
     if (dev === null) throw new Error('create');
     yield* body(h, dev, hva);
-    expect(auditGru(h.k, dev)).toEqual([]);
+    expect(auditGru(hostDebugView(h.k), dev)).toEqual([]);
     yield* dev.destroy();
     expect(auditGruTeardown(dev)).toEqual([]);
     yield* h.k.exitProcess(p);
@@ -70,7 +70,7 @@ describe('GRU device TLB', () => {
       for (let i = 0; i < N; i++) expect(yield* readPage(dev, hva + i * PAGE)).toBe(val(i, 1));
       expect(dev.stats.evictions).toBe(N - 4);
       expect(dev.refsHeld).toBe(4);
-      expect(auditGru(h.k, dev)).toEqual([]);
+      expect(auditGru(hostDebugView(h.k), dev)).toEqual([]);
     }, { entries: 4 });
   });
 
@@ -114,12 +114,12 @@ describe('GRU device TLB', () => {
     withGru(function* (h, dev, hva) {
       for (let i = 0; i < N; i++) yield* readPage(dev, hva + i * PAGE);
       expect(yield* h.k.madvise(dev.mm, hva, 2 * PAGE, MADV_DONTNEED)).toBe(0);
-      expect(auditGru(h.k, dev)).toEqual([]);
+      expect(auditGru(hostDebugView(h.k), dev)).toEqual([]);
       expect(yield* readPage(dev, hva)).toBe(0);
       // The TLB's references keep its pages from being freed, but not from being unmapped.
       yield* h.k.reclaim(256);
       expect(h.k.stats().pswpout).toBeGreaterThan(0);
-      expect(auditGru(h.k, dev)).toEqual([]);
+      expect(auditGru(hostDebugView(h.k), dev)).toEqual([]);
       for (let i = 2; i < N; i++) expect(yield* readPage(dev, hva + i * PAGE)).toBe(val(i, 1));
     }, { entries: 64 });
   });
@@ -177,7 +177,7 @@ describe('GRU device TLB', () => {
           expect(yield* h.k.madvise(p.mm, at, PAGE, MADV_DONTNEED)).toBe(0);
         };
         const v = yield* readPage(dev, hva + 2 * PAGE);
-        problems = auditGru(h.k, dev);
+        problems = auditGru(hostDebugView(h.k), dev);
         expect(v).toBe(broken ? val(2, 1) : 0);
         yield* dev.destroy();
         yield* h.k.exitProcess(p);

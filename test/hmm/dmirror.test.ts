@@ -4,7 +4,7 @@
 // clean with the protocol and failing with each of its mechanisms switched off.
 
 import { describe, expect, it } from 'vitest';
-import { MADV_DONTNEED, secondaryMmuHost } from '../../src/host/index.js';
+import { MADV_DONTNEED, hostDebugView, secondaryMmuHost } from '../../src/host/index.js';
 import { EFAULT, Dmirror } from '../../src/hmm/dmirror.js';
 import { auditDmirror, auditDmirrorTeardown } from '../../src/hmm/audit.js';
 import { runDmirrorRace, stamp, unstamp } from '../../src/hmm/scenario.js';
@@ -24,7 +24,7 @@ function withMirror(body: (h: TestHost, dm: Dmirror, hva: number) => Task<void>,
     const dm = yield* Dmirror.create(secondaryMmuHost(h.k), p.mm, hva, N * PAGE);
     if (typeof dm === 'number') throw new Error(`create: ${dm}`);
     yield* body(h, dm, hva);
-    expect(auditDmirror(h.k, dm)).toEqual([]);
+    expect(auditDmirror(hostDebugView(h.k), dm)).toEqual([]);
     yield* dm.destroy();
     expect(auditDmirrorTeardown(dm)).toEqual([]);
     yield* h.k.exitProcess(p);
@@ -97,7 +97,7 @@ describe('dmirror, the hmm-tests checks', () => {
       for (let i = 4; i < 8; i++) expect(dm.entryPfn(hva + i * PAGE)).toBe(-1);
       expect(dm.entries()).toBe(N - 4);
       expect(yield* dm.read(hva + 5 * PAGE, new Uint8Array(PAGE))).toBe(-EFAULT);
-      expect(auditDmirror(h.k, dm)).toEqual([]);
+      expect(auditDmirror(hostDebugView(h.k), dm)).toEqual([]);
     });
   });
 
@@ -108,7 +108,7 @@ describe('dmirror, the hmm-tests checks', () => {
       for (let i = 0; i < 4; i++) expect(dm.entryPfn(hva + i * PAGE)).toBe(-1);
       expect(yield* readAll(dm, hva)).toEqual([0, 0, 0, 0, ...Array(N - 4).fill(1)]);
       expect(dm.stats.faults).toBe(N + 4);
-      expect(auditDmirror(h.k, dm)).toEqual([]);
+      expect(auditDmirror(hostDebugView(h.k), dm)).toEqual([]);
     });
   });
 
@@ -120,7 +120,7 @@ describe('dmirror, the hmm-tests checks', () => {
       let swapped = 0;
       for (let i = 0; i < N; i++) if (dm.entryPfn(hva + i * PAGE) < 0) swapped++;
       expect(swapped).toBeGreaterThan(0);
-      expect(auditDmirror(h.k, dm)).toEqual([]);
+      expect(auditDmirror(hostDebugView(h.k), dm)).toEqual([]);
       expect(yield* readAll(dm, hva)).toEqual(Array(N).fill(1));
       expect(dm.stats.faults).toBe(N + swapped);
     });

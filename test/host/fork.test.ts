@@ -15,6 +15,7 @@ import {
   PROT_WRITE,
   PTE_WRITE,
   checkInvariants,
+  hostDebugView,
   ptePfn,
   ptePresent,
   pteIsSwap,
@@ -274,14 +275,14 @@ function mirrorAcrossFork(opts: { noWriteProtectNotify?: boolean; noWpCopyNotify
     if (typeof dm === 'number') throw new Error(`dmirror: ${dm}`);
     expect(yield* dm.write(hva, pattern(0, 2))).toBe(0);
     const child = yield* forkOk(h, parent);
-    res.auditProblems.push(...auditDmirror(k, dm));
+    res.auditProblems.push(...auditDmirror(hostDebugView(k), dm));
     const buf = new Uint8Array(PAGE);
     expect(yield* dm.read(hva + PAGE, buf)).toBe(0);
     expect(yield* dm.write(hva, pattern(0, 3))).toBe(0);
     yield* k.accessRead(child.mm, hva, buf);
     res.childSawDeviceWrite = !samePattern(buf, 0, 2);
     expect(yield* k.accessWrite(parent.mm, hva + PAGE, pattern(1, 4))).toBe(0);
-    res.auditProblems.push(...auditDmirror(k, dm));
+    res.auditProblems.push(...auditDmirror(hostDebugView(k), dm));
     expect(yield* dm.read(hva + PAGE, buf)).toBe(0);
     res.deviceReadStale = !samePattern(buf, 1, 4);
     yield* dm.destroy();

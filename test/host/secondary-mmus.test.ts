@@ -278,7 +278,7 @@ function runTogether(seed: number, debug: TogetherDebug = {}): TogetherResult {
 
   const audit = (): boolean => {
     if (problems.length === 0 && gru !== null && dm !== null && seg !== null) {
-      problems.push(...auditGru(k, gru), ...auditDmirror(k, dm), ...auditXpmem(k, seg));
+      problems.push(...auditGru(debugView, gru), ...auditDmirror(debugView, dm), ...auditXpmem(debugView, seg));
       if (vm !== null) problems.push(...auditCoherency(vm, debugView, { mmu: sched.steps % 16 === 0 }).map((m) => `kvm: ${m}`));
     }
     return problems.length > 0;
@@ -325,7 +325,7 @@ function runTogether(seed: number, debug: TogetherDebug = {}): TogetherResult {
       if (ksub.releaseCalls !== 1) problems.push(`kvm release ran ${ksub.releaseCalls} times`);
       if (vm!.stats.warnings !== 0) problems.push(`kvm warnings: ${vm!.warnings.join('; ')}`);
       yield* k.munmap(b.mm, att!.hva, nrPages * PAGE);
-      problems.push(...auditGruTeardown(gru!), ...auditDmirrorTeardown(dm!), ...auditXpmemTeardown(seg!, [att!]));
+      problems.push(...auditGruTeardown(gru!), ...auditDmirrorTeardown(dm!), ...auditXpmemTeardown(debugView, seg!, [att!]));
       yield* k.exitProcess(b);
       yield* k.settle();
     });

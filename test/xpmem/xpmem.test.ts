@@ -6,7 +6,7 @@
 // non-blockable invalidation is refused with -EAGAIN and the reaper skips the range.
 
 import { describe, expect, it } from 'vitest';
-import { MADV_DONTNEED, PTE_SPECIAL, checkInvariants, ptePfn, ptePresent, secondaryMmuHost } from '../../src/host/index.js';
+import { MADV_DONTNEED, PTE_SPECIAL, checkInvariants, hostDebugView, ptePfn, ptePresent, secondaryMmuHost } from '../../src/host/index.js';
 import type { NotifierEra, Process } from '../../src/host/index.js';
 import { outOfMemory } from '../../src/host/oom.js';
 import type { Task } from '../../src/sched/index.js';
@@ -49,7 +49,7 @@ function* readGen(h: TestHost, p: Process, hva: number, page: number): Task<numb
 function* teardown(h: TestHost, x: Pair): Task {
   yield* x.seg.remove();
   yield* h.k.munmap(x.b.mm, x.att.hva, N * PAGE);
-  expect(auditXpmemTeardown(x.seg, [x.att])).toEqual([]);
+  expect(auditXpmemTeardown(hostDebugView(h.k), x.seg, [x.att])).toEqual([]);
   yield* h.k.exitProcess(x.b);
   yield* h.k.exitProcess(x.a);
 }
@@ -78,7 +78,7 @@ describe('xpmem', () => {
       // gup and DONTNEED do not reach into a VM_PFNMAP attach.
       expect(yield* k.getUserPages(x.b.mm, x.att.hva, false)).toBeLessThan(0);
       expect(yield* k.madvise(x.b.mm, x.att.hva, PAGE, MADV_DONTNEED)).toBeLessThan(0);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       checkInvariants(k, { inFlight: true });
       yield* teardown(h, x);
     });
@@ -97,7 +97,7 @@ describe('xpmem', () => {
       // DONTNEED of page 0: B's pte goes with A's; both read zeroes.
       expect(yield* k.madvise(x.a.mm, x.hvaA, PAGE, MADV_DONTNEED)).toBe(0);
       expect(ptePresent(pageB(0))).toBe(false);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       expect(yield* readGen(h, x.b, x.att.hva, 0)).toBe(0);
       expect(yield* readGen(h, x.a, x.hvaA, 0)).toBe(0);
       // B writes page 1, A's copy goes to swap: B's pte is recalled first, the write is kept.
@@ -105,7 +105,7 @@ describe('xpmem', () => {
       const r = yield* k.reclaimUserPage(x.a.mm, x.hvaA + PAGE);
       expect(r.kind).toBe('freed');
       expect(ptePresent(pageB(1))).toBe(false);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       expect(yield* readGen(h, x.b, x.att.hva + PAGE, 1)).toBe(7);
       expect(yield* readGen(h, x.a, x.hvaA + PAGE, 1)).toBe(7);
       // munmap of A's range: B's ptes go, and B's next touch faults to SIGSEGV (-EFAULT).
@@ -131,11 +131,11 @@ describe('xpmem', () => {
       const child = yield* k.fork(x.a);
       if (typeof child === 'number') throw new Error(`fork: ${child}`);
       expect(ptePresent(x.b.mm.pt.get(x.att.hva >>> 12))).toBe(false);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       expect(yield* k.accessWrite(x.b.mm, x.att.hva, stamp(0, 3))).toBe(0);
       expect(yield* readGen(h, x.a, x.hvaA, 0)).toBe(3);
       expect(yield* readGen(h, child, x.hvaA, 0)).toBe(2);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       checkInvariants(k);
       yield* k.exitProcess(child);
       yield* teardown(h, x);
@@ -156,7 +156,7 @@ describe('xpmem', () => {
       // The 2008 try_to_unmap_one keeps a young page: age it first.
       yield* k.clearYoungRange(x.a.mm, x.hvaA, x.hvaA + PAGE);
       yield* k.reclaimUserPage(x.a.mm, x.hvaA);
-      stale = auditXpmem(k, x.seg);
+      stale = auditXpmem(hostDebugView(k), x.seg);
       failed = x.seg.stats.atomicRecallsFailed;
     });
     h.sched.run({ maxSteps: 1_000_000 });
@@ -182,7 +182,7 @@ describe('xpmem', () => {
       // The plain VMA is gone; the exported one kept its pages, and B's ptes still agree with them.
       expect(ptePresent(x.a.mm.pt.get(other >>> 12))).toBe(false);
       for (let i = 0; i < N; i++) expect(ptePresent(x.a.mm.pt.get((x.hvaA >>> 12) + i))).toBe(true);
-      expect(auditXpmem(k, x.seg)).toEqual([]);
+      expect(auditXpmem(hostDebugView(k), x.seg)).toEqual([]);
       expect(yield* readGen(h, x.b, x.att.hva + 3 * PAGE, 3)).toBe(1);
       // The victim's exit releases the segment: B loses every pte.
       yield* k.exitProcess(x.a);
@@ -190,7 +190,7 @@ describe('xpmem', () => {
       expect(x.seg.refsHeld).toBe(0);
       yield* x.seg.remove();
       yield* k.munmap(x.b.mm, x.att.hva, N * PAGE);
-      expect(auditXpmemTeardown(x.seg, [x.att])).toEqual([]);
+      expect(auditXpmemTeardown(hostDebugView(k), x.seg, [x.att])).toEqual([]);
       yield* k.exitProcess(x.b);
     });
     checkInvariants(k);
