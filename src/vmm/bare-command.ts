@@ -23,6 +23,9 @@ options:
   --mem SIZE      RAM size, e.g. 64M, 128M, 1G (default 128M)
   --trace         print every instruction to stderr (slow path)
   --jit           compile hot code to JavaScript (the block compiler; same results)
+  --jit-threshold N
+                  with --jit: runs of a block before it is compiled (default 16;
+                  1 compiles everything on first sight, as tools/difftest does)
   -h, --help      this text
 
 exit status: 0 pass, N fail at test N (1..255), 124 instruction limit,
@@ -36,6 +39,7 @@ export const BARE_OPTIONS = {
   mem: { type: 'string' },
   trace: { type: 'boolean' },
   jit: { type: 'boolean' },
+  'jit-threshold': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -52,6 +56,8 @@ export interface BareArgs {
   memSize: number;
   trace: boolean;
   jit: boolean;
+  /** Block-compiler threshold (--jit-threshold); absent: the compiler's default. */
+  jitThreshold?: number;
 }
 
 export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
@@ -61,11 +67,14 @@ export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
   const file = onePositional(positionals, 'ELF file');
   const maxInsnsText = stringOption(values, 'max-insns');
   const memText = stringOption(values, 'mem');
+  const thresholdText = stringOption(values, 'jit-threshold');
+  if (thresholdText !== undefined && !flag(values, 'jit')) throw new UsageError('--jit-threshold needs --jit');
   return {
     file,
     memSize: memText === undefined ? DEFAULT_RAM_SIZE : parseBareMemSize(memText),
     trace: flag(values, 'trace'),
     jit: flag(values, 'jit'),
+    ...(thresholdText !== undefined ? { jitThreshold: parsePositiveCount('--jit-threshold', thresholdText) } : {}),
     ...(maxInsnsText !== undefined ? { maxInsns: parsePositiveCount('--max-insns', maxInsnsText) } : {}),
   };
 }
@@ -91,7 +100,7 @@ export async function runBareCommand(argv: readonly string[], io: BareIo): Promi
   };
   const runOpts = {
     memSize: opts.memSize,
-    ...(opts.jit ? { jit: {} } : {}),
+    ...(opts.jit ? { jit: opts.jitThreshold !== undefined ? { threshold: opts.jitThreshold } : {} } : {}),
     ...(opts.maxInsns !== undefined ? { maxInsns: opts.maxInsns } : {}),
     onOutput: (chunk: Uint8Array, fd: 1 | 2) => {
       flushTrace();

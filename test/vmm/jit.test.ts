@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { guestMemoryHash } from '../../src/check/guest-memory.js';
 import { Prog, add, addi, bne, csrr, csrrs, csrw, ecall, jal, li, sw } from '../../src/hart/asm.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
+import { UsageError } from '../../src/args.js';
+import { parseBareArgs } from '../../src/vmm/bare-command.js';
 import { parseRunCommandArgs } from '../../src/vmm/run-command.js';
 import { Vmm, type VmmConfig, type VmmResult } from '../../src/vmm/vmm.js';
 import { elf32 } from './elf32.js';
@@ -142,5 +144,12 @@ describe('the mechanisms, one guest each', () => {
     expect(elf !== 'help' && elf.config.jit).toEqual({});
     expect(linux !== 'help' && linux.config.jit).toEqual({});
     expect(off !== 'help' && off.config.jit).toBeUndefined();
+  });
+
+  it('run --bare --jit --jit-threshold N (what tools/difftest runs: every block compiled on first sight)', () => {
+    const a = parseBareArgs(['--bare', 'x.elf', '--jit', '--jit-threshold', '1']);
+    expect(a !== 'help' && [a.jit, a.jitThreshold]).toEqual([true, 1]);
+    expect(() => parseBareArgs(['--bare', 'x.elf', '--jit-threshold', '1'])).toThrow(UsageError);
+    expect(() => parseBareArgs(['--bare', 'x.elf', '--jit', '--jit-threshold', '0'])).toThrow(UsageError);
   });
 });

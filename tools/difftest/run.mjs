@@ -2,14 +2,17 @@
 // Differential test of the bare hart against QEMU's spike machine.
 //
 //   node tools/difftest/run.mjs [--seeds N] [--start S] [--length L] [--jobs J]
-//                               [--misaligned] [--keep] [--out DIR]
+//                               [--misaligned] [--keep] [--out DIR] [--engine interp|jit|both] [--jit]
 //   node tools/difftest/run.mjs --asm FILE.S [...]   # compare one complete hand-written program
 //   node tools/difftest/run.mjs --probe guest-programs/difftest/priv-probe.S [...]
 //                               # a probe body (see that file) + gen.mjs's runtime()
 //
 // Needs riscv64-unknown-elf-gcc, qemu-system-riscv32 and a built dist/ (npx tsc -p tsconfig.json).
-// Every seed: generate (gen.mjs) -> build -> run both -> compare the HTIF console
-// dumps line by line. Mismatching programs (and with --keep, all) stay in --out.
+// Every seed: generate (gen.mjs) -> build -> run QEMU and ours -> compare the HTIF
+// console dumps line by line. Ours runs once per engine (--engine, default both):
+// the interpreter, and the block compiler with threshold 1 (every block compiled
+// the first time it is reached: a random program runs its body once). Mismatching
+// programs (and with --keep, all) stay in --out.
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join, dirname, resolve, basename } from 'node:path';
@@ -33,6 +36,10 @@ const asmFiles = args.flatMap((a, i) => (args[i - 1] === '--asm' ? [a] : []));
 const probeFiles = args.flatMap((a, i) => (args[i - 1] === '--probe' ? [a] : []));
 const misaligned = flag('--misaligned');
 const keep = flag('--keep');
+const engineOpt = flag('--jit') ? 'jit' : opt('--engine', 'both');
+const ENGINE_ARGS = { interp: [], jit: ['--jit', '--jit-threshold', '1'] };
+if (!['interp', 'jit', 'both'].includes(engineOpt)) throw new Error(`--engine: '${engineOpt}' is not interp, jit or both`);
+const engines = engineOpt === 'both' ? ['interp', 'jit'] : [engineOpt];
 
 const CC = process.env.RISCV_CC ?? 'riscv64-unknown-elf-gcc';
 // QEMU reduced to our ISA: no C (so misaligned jumps trap), no F/D, no bitmanip.
@@ -75,23 +82,30 @@ function knownQemuDifference(q, o) {
 async function compare(name, src) {
   const elf = src.replace(/\.S$/, '.elf');
   await build(src, elf);
-  const [q, o] = await Promise.all([
+  const [q, ...ours] = await Promise.all([
     sh(QEMU[0], [...QEMU.slice(1), '-serial', `file:${elf}.qemu.txt`, '-kernel', elf], 30000)
       .then((r) => ({ ...r, out: existsSync(`${elf}.qemu.txt`) ? readFileSync(`${elf}.qemu.txt`, 'utf8') : '' })),
-    sh('node', [...CLI, elf, '--max-insns', '5000000'], 60000),
+    ...engines.map((e) => sh('node', [...CLI, ...ENGINE_ARGS[e], elf, '--max-insns', '5000000'], 60000)),
   ]);
   const ql = q.out.replace(/\r/g, '').split('\n');
-  const ol = o.out.split('\n');
   const diffs = [];
-  for (let i = 0; i < Math.max(ql.length, ol.length); i++) {
-    if (ql[i] !== ol[i] && !knownQemuDifference(ql[i], ol[i])) diffs.push(`  line ${i + 1}: qemu ${JSON.stringify(ql[i] ?? null)}  ours ${JSON.stringify(ol[i] ?? null)}`);
-  }
-  const complete = ql.includes('E') && ol.includes('E');
-  if (o.code !== 0) diffs.push(`  ours exited ${o.code}: ${o.err.trim()}`);
+  const failedEngines = [];
   if (q.code !== 0) diffs.push(`  qemu exited ${q.code ?? q.sig}: ${q.err.trim()}`);
-  if (!complete) diffs.push('  dump incomplete');
-  const traps = ol.filter((l) => l.startsWith('T ')).length;
-  return { name, ok: diffs.length === 0, diffs, traps };
+  let traps = 0;
+  engines.forEach((engine, k) => {
+    const o = ours[k];
+    const ol = o.out.split('\n');
+    const mine = [];
+    for (let i = 0; i < Math.max(ql.length, ol.length); i++) {
+      if (ql[i] !== ol[i] && !knownQemuDifference(ql[i], ol[i])) mine.push(`  ${engine} line ${i + 1}: qemu ${JSON.stringify(ql[i] ?? null)}  ours ${JSON.stringify(ol[i] ?? null)}`);
+    }
+    if (o.code !== 0) mine.push(`  ${engine}: ours exited ${o.code}: ${o.err.trim()}`);
+    if (!(ql.includes('E') && ol.includes('E'))) mine.push(`  ${engine}: dump incomplete`);
+    if (mine.length > 0) failedEngines.push(engine);
+    diffs.push(...mine);
+    traps = ol.filter((l) => l.startsWith('T ')).length;
+  });
+  return { name, ok: diffs.length === 0, diffs, traps, failedEngines };
 }
 
 async function main() {
@@ -113,12 +127,14 @@ async function main() {
   }
   let next = 0, pass = 0, fail = 0, traps = 0;
   const failed = [];
+  const engineFails = Object.fromEntries(engines.map((e) => [e, 0]));
   async function worker() {
     while (next < work.length) {
       const w = work[next++];
       let r;
-      try { r = await compare(w.name, w.src); } catch (e) { r = { name: w.name, ok: false, diffs: [String(e.message)], traps: 0 }; }
+      try { r = await compare(w.name, w.src); } catch (e) { r = { name: w.name, ok: false, diffs: [String(e.message)], traps: 0, failedEngines: engines }; }
       traps += r.traps;
+      for (const e of r.failedEngines) engineFails[e]++;
       if (r.ok) pass++;
       else {
         fail++;
@@ -129,6 +145,7 @@ async function main() {
   }
   await Promise.all(Array.from({ length: jobs }, worker));
   console.log(`${pass} passed, ${fail} failed (${work.length} programs, ${work.length && work[0].gen ? length + ' random instructions each, ' : ''}${traps} traps compared)`);
+  console.log(engines.map((e) => `${e}: ${work.length - engineFails[e]}/${work.length} match QEMU`).join(', '));
   if (failed.length) console.log('failed: ' + failed.join(', '));
   process.exitCode = fail === 0 ? 0 : 1;
 }
