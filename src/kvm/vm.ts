@@ -102,6 +102,8 @@ export interface VmDebug {
   noAgeFlush: boolean;
   /** A dropped leaf spte leaves the compiled code of its frame in the vCPUs' translation caches. */
   noCodeDrop: boolean;
+  /** The walker's A/D write into a guest pte leaves the compiled code of that table page. */
+  noGpteCodeInvalidate: boolean;
   /** release bumps the sequence but zaps nothing. */
   noReleaseZap: boolean;
   /**
@@ -160,6 +162,7 @@ export class Vm {
     noReleaseZap: false,
     noReleaseBalance: false,
     noCodeDrop: false,
+    noGpteCodeInvalidate: false,
     afterGup: null,
   };
 

@@ -13,7 +13,7 @@
 // "1T": zeroes ran; "11": the old code ran.
 
 import { describe, expect, it } from 'vitest';
-import { Prog, addi, bne, csrw, ecall, jal, jalr, li, sfence_vma, sw } from '../../src/hart/asm.js';
+import { Prog, addi, bne, csrrs, csrw, ecall, jal, jalr, li, lw, sfence_vma, sw } from '../../src/hart/asm.js';
 import type { Hart } from '../../src/hart/hart.js';
 import { MADV_DONTNEED } from '../../src/host/kernel.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
@@ -26,6 +26,7 @@ const RAM = 0x80000000;
 const PAGE = 4096;
 const CSR_STVEC = 0x105;
 const CSR_SATP = 0x180;
+const CSR_SSTATUS = 0x100;
 const SBI_EXT_DBCN = 0x4442434e;
 /** f, alone on its page. */
 const F = RAM + 2 * PAGE;
@@ -234,4 +235,68 @@ describe('code coherence under the VMM: the host takes the page away', () => {
       expect(r.output).toBe('11');
     });
   }
+});
+
+describe('code coherence under the VMM: KVM writing a guest pte', () => {
+  // KVM's walker sets A and D in guest ptes by writing the guest's table page
+  // (cmpxchg_gpte), a write no vCPU store makes. A guest that runs code from its
+  // own table page must see it. g is two words of the leaf table, run as code: the
+  // pte of index K, (0x80020 << 10) | V | R | U, is `addi x0, x1, 0x200` while A is
+  // clear, and OP-FP (illegal) once the walker has set A; the pte after it is `ret`
+  // (it maps a page the guest never touches). main sets SUM (the pte maps a U
+  // page), calls g WARM times, prints 'A', loads through the pte, which sets A,
+  // calls g again and prints 'B': "AT" when the second round ran the new word.
+  const LEAF = RAM + 4 * PAGE;
+  const K = 1000;
+  const G = LEAF + 4 * K;
+  const PTE_K = (((RAM + 32 * PAGE) / PAGE) << 10) | 0x13;
+  function pteGuest(): Uint8Array {
+    const p = new Prog(RAM | 0);
+    const putc = (c: number) => p.emit(li(10, c), li(17, 1), ecall());
+    p.emit(li(5, (0x80000000 | ((RAM + 3 * PAGE) / PAGE)) | 0), csrw(CSR_SATP, 5), sfence_vma(0, 0));
+    const la = p.words.length;
+    // SUM before the first round: setting it later would flush the TLB, and the
+    // first instruction after a TLB miss is always the interpreter's.
+    p.emit(li(5, 0), csrw(CSR_STVEC, 5), li(5, 1 << 18), csrrs(0, CSR_SSTATUS, 5), li(9, WARM));
+    p.label('warm').emit(li(5, G), jalr(1, 5, 0), addi(9, 9, -1)).to('warm', (o) => bne(9, 0, o));
+    putc(0x41);
+    p.emit(li(5, RAM + K * PAGE), lw(6, 5, 0), li(9, WARM));
+    p.label('again').emit(li(5, G), jalr(1, 5, 0), addi(9, 9, -1)).to('again', (o) => bne(9, 0, o));
+    putc(0x42);
+    p.emit(li(17, 8), ecall()).to('end', (o) => jal(0, o));
+    p.label('trap');
+    putc(0x54);
+    p.emit(li(17, 8), ecall());
+    p.label('end').to('end', (o) => jal(0, o));
+    const words = p.assemble();
+    const [lui0, addi0] = li(5, p.addr('trap'));
+    words[la] = lui0!;
+    words[la + 1] = addi0!;
+    const image = new Uint8Array(5 * PAGE);
+    const dv = new DataView(image.buffer);
+    words.forEach((w, i) => dv.setInt32(i * 4, w, true));
+    dv.setUint32(3 * PAGE + (RAM >>> 22) * 4, ((LEAF / PAGE) << 10) | 0x1, true);
+    for (let i = 0; i < 1024; i++) dv.setUint32(4 * PAGE + i * 4, ((RAM / PAGE + i) << 10) | 0xcf, true);
+    dv.setUint32(G - RAM, PTE_K, true);
+    dv.setInt32(G - RAM + 4, RET, true);
+    return elf32(RAM, image);
+  }
+  const g = { elf: pteGuest(), marked: -1 };
+
+  it('the pte word decodes as the test needs', () => {
+    expect(PTE_K).toBe(addi(0, 1, 0x200));
+    expect((PTE_K | 0x40) & 0x7f).toBe(0x53); // OP-FP: no F, illegal
+  });
+
+  it.each(ENGINES)('the walker setting A in a pte that is also code: %s runs the new word', (_, jit) => {
+    const r = run(g, { jit });
+    expect(r.output).toBe('AT');
+    if (jit) expect(r.compiled).toBeGreaterThan(0);
+  });
+
+  it('without the walker invalidating, the compiled guest runs the old word', () => {
+    // The gate's first call, at the entry, comes after KVM_CREATE_VM: the switch goes on there.
+    const r = run({ elf: g.elf, marked: RAM | 0 }, { jit: true, action: function* (vmm) { vmm.vm!.debug.noGpteCodeInvalidate = true; } });
+    expect(r.output).toBe('AB');
+  });
 });

@@ -146,6 +146,9 @@ function* cmpxchgGpte(vm: Vm, gpa: number, old: number, next: number): Task<numb
   // Read and write in one step: no other thread (and no other vCPU) runs in between.
   const ok = view[i] === old;
   if (ok) view[i] = next;
+  // A write no vCPU store made: a guest that runs code from its table page must
+  // see it, so that word's compiled code goes (as for userspace's writes).
+  if (ok && !vm.debug.noGpteCodeInvalidate) for (const v of vm.vcpus) v.hart.invalidateCode(i * 4, 4);
   vm.host.putPage(pfn, ok);
   return ok ? 1 : 0;
 }
