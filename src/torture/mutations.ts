@@ -32,6 +32,8 @@ export const MUTATIONS: readonly MutationInfo[] = [
   { name: 'noPageRef', mechanism: 'v7: the page reference a leaf spte owns', protocols: ['v7'] },
   { name: 'noPin', mechanism: 'pin: the pin a leaf spte owns', protocols: ['pin'] },
   { name: 'noUnregisterSync', mechanism: 'host: mmu_notifier_unregister waits out SRCU (synchronize_srcu)', protocols: ['modern', 'v7', 'pin'] },
+  // The race needs a range around try_to_unmap, which the 2008 notifier does not have.
+  { name: 'noTakeAllLocks', mechanism: 'host: mmu_notifier_register takes mm_take_all_locks (no join inside a range)', protocols: ['modern', 'pin'] },
 ];
 
 export function mutationByName(name: string): MutationInfo | undefined {

@@ -38,7 +38,7 @@ export const PROTOCOLS: readonly KvmProtocol[] = ['modern', 'v7', 'pin'];
 
 /** A host switch (the notifier core's) that turns one safety mechanism off. */
 export type HostMutation = keyof MmuNotifierDebug;
-const HOST_MUTATIONS: readonly string[] = ['noUnregisterSync'] satisfies readonly HostMutation[];
+const HOST_MUTATIONS: readonly string[] = ['noUnregisterSync', 'noTakeAllLocks'] satisfies readonly HostMutation[];
 
 /** A VmDebug switch, or a host one, that turns one safety mechanism off. */
 export type Mutation = Exclude<keyof VmDebug, 'afterGup'> | HostMutation;
@@ -64,6 +64,11 @@ export interface ScenarioRun {
   others?: Process[];
   /** Data check after the threads finished: one line per problem. */
   check?: () => string[];
+  /**
+   * Another secondary MMU's audit (a device on the same mm), run with the coherency
+   * audit before every step: its translations are judged as the sptes are.
+   */
+  audit?: () => string[];
   /** A legitimate end other than the plain one (pin under pressure: the OOM kill), as a note. */
   expected?: () => string | null;
   /** Steps before the run counts as a livelock (default 200 000). */
@@ -203,6 +208,7 @@ const MMU_AUDIT_EVERY = 16;
 
 function auditNow(live: Live, full = false): void {
   const problems = auditCoherency(live.run.t.vm, hostDebugView(live.run.t.k), { mmu: full || live.sched.steps % MMU_AUDIT_EVERY === 0 });
+  if (problems.length === 0 && live.run.audit) problems.push(...live.run.audit());
   if (problems.length > 0) throw new Violation('coherency', problems, live.sched.steps);
 }
 

@@ -27,10 +27,12 @@ function failures(records: readonly RunRecord[]): string[] {
 describe('a small campaign', () => {
   it('every scenario, every protocol, random: no failure', async () => {
     const records = await runCampaign(spec({ seedTo: CAMPAIGN ? 1000 : 8 }), 1);
-    expect(records.length).toBe(SCENARIOS.length * 3 * (CAMPAIGN ? 1000 : 8));
+    // register-vs-unmap has no v7 cell (no range around the 2008 try_to_unmap).
+    const cells = SCENARIOS.reduce((n, s) => n + s.protocols.length, 0);
+    expect(records.length).toBe(cells * (CAMPAIGN ? 1000 : 8));
     expect(failures(records)).toEqual([]);
     const rows = summarize(records);
-    expect(rows.length).toBe(SCENARIOS.length * 3);
+    expect(rows.length).toBe(cells);
     expect(rows.every((r) => r.runs === (CAMPAIGN ? 1000 : 8) && r.failures === 0)).toBe(true);
     // pin's expected ends are notes, not failures.
     expect(records.some((r) => r.protocol === 'pin' && r.scenario === 'oom-kill-mid-fault' && /pin/.test(r.note ?? ''))).toBe(true);
@@ -167,6 +169,7 @@ describe('mutations', () => {
     noPageRef: ['swapin-vs-invalidate', 'v7'],
     noPin: ['fault-vs-unmap', 'pin'],
     noUnregisterSync: ['unregister-vs-callback', 'modern'],
+    noTakeAllLocks: ['register-vs-unmap', 'modern'],
   };
 
   it('names every switch in the table', () => {

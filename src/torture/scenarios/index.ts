@@ -9,6 +9,7 @@ import { memslotMoveVsInvalidate } from './memslot-move-vs-invalidate.js';
 import { munmapVsFault } from './munmap-vs-fault.js';
 import { oomKillMidFault } from './oom-kill-mid-fault.js';
 import { rangeEndWindow } from './range-end-window.js';
+import { registerVsUnmap } from './register-vs-unmap.js';
 import { releaseVsFault } from './release-vs-fault.js';
 import { swapinVsInvalidate } from './swapin-vs-invalidate.js';
 import { unregisterVsCallback } from './unregister-vs-callback.js';
@@ -26,6 +27,7 @@ export const SCENARIOS: readonly Scenario[] = [
   releaseVsFault,
   unregisterVsRelease,
   unregisterVsCallback,
+  registerVsUnmap,
   oomKillMidFault,
 ];
 
