@@ -24,8 +24,10 @@ options:
   --trace         print every instruction to stderr (slow path)
   --jit           compile hot code to JavaScript (the block compiler; same results)
   --jit-threshold N
-                  with --jit: runs of a block before it is compiled (default 16;
-                  1 compiles everything on first sight, as tools/difftest does)
+                  with --jit: runs of a block before it is compiled, counted
+                  from the first instruction (default: 4096 after a cold phase
+                  that samples each page; 1 compiles everything on first
+                  sight, as tools/difftest does)
   -h, --help      this text
 
 exit status: 0 pass, N fail at test N (1..255), 124 instruction limit,
