@@ -48,13 +48,11 @@ compile() {
   done
 }
 
-# The test names of one suite, as its Makefrag lists them.
+# The test names of one suite, as its Makefrag lists them (SUITE_sc_tests =
+# name ... with backslash continuations); read here so the build needs no make.
 suite_tests() {
-  make -s --no-print-directory -f - XLEN=32 <<MK
-include $src/isa/$1/Makefrag
-all:
-	@echo \$($1_sc_tests)
-MK
+  sed -n "/^$1_sc_tests = *\\\\\$/,/^[^[:space:]]/p" "$src/isa/$1/Makefrag" \
+    | grep -v "_sc_tests =" | grep -v "^[^[:space:]]" | tr -d '\\' | tr -s ' \t\n' ' '
 }
 
 count=0
@@ -62,7 +60,7 @@ for suite in rv32ui rv32um rv32ua rv32mi rv32si; do
   for t in $(suite_tests "$suite"); do
     name="$suite-p-$t"
     compile "$work/$name" -I"$src/env/p" -I"$src/isa/macros/scalar" -- "$src/isa/$suite/$t.S"
-    (cd "$work/$name" && "$CC" "${COMMON[@]}" -T "$src/env/p/link.ld" -o "$out/$name.elf" ./*.o)
+    (cd "$work/$name" && "$CC" "${COMMON[@]}" -T "$src/env/p/link.ld" -o "$out/$name.elf" "$t.o")
     count=$((count + 1))
     # The -v environment (user code under Sv32 with a tiny kernel that
     # demand-maps pages) exists for the user-level suites only, as upstream.
@@ -72,7 +70,8 @@ for suite in rv32ui rv32um rv32ua rv32mi rv32si; do
       compile "$work/$name" -DENTROPY="$entropy" -ffreestanding -std=gnu99 -O2 \
         -I"$src/env/v" -I"$src/isa/macros/scalar" -- \
         "$src/env/v/entry.S" "$src/env/v/vm.c" "$src/env/v/string.c" "$src/isa/$suite/$t.S"
-      (cd "$work/$name" && "$CC" "${COMMON[@]}" -T "$src/env/v/link.ld" -o "$out/$name.elf" ./*.o)
+      # Objects in the order upstream's Makefile names the sources (a glob's order depends on the locale).
+      (cd "$work/$name" && "$CC" "${COMMON[@]}" -T "$src/env/v/link.ld" -o "$out/$name.elf" entry.o vm.o string.o "$t.o")
       count=$((count + 1)) ;;
     esac
   done
@@ -85,11 +84,13 @@ for b in dhrystone median multiply qsort rsort spmv towers vvadd; do
   extra=()
   [ "$b" = dhrystone ] && extra=(-DNUMBER_OF_RUNS=500000)
   srcs=("$src/benchmarks/common/crt.S" "$src/benchmarks/common/syscalls.c")
-  for f in "$src/benchmarks/$b"/*.c; do srcs+=("$f"); done
+  for f in $(cd "$src/benchmarks/$b" && LC_ALL=C ls -- *.c); do srcs+=("$src/benchmarks/$b/$f"); done
+  objs=()
+  for f in "${srcs[@]}"; do f="$(basename "$f")"; objs+=("${f%.*}.o"); done
   compile "$work/bench-$b" -DPREALLOCATE=1 -DHTIF_CONSOLE -std=gnu99 -O2 -ffast-math -fno-common -fno-builtin-printf \
     -fno-tree-loop-distribute-patterns -Wno-implicit-int -Wno-implicit-function-declaration \
     -I"$src/env" -I"$src/benchmarks/common" -I"$src/benchmarks/$b" "${extra[@]}" -- "${srcs[@]}"
-  (cd "$work/bench-$b" && "$CC" "${COMMON[@]}" -T "$src/benchmarks/common/test.ld" -o "$out/$b.elf" ./*.o "$LIBGCC")
+  (cd "$work/bench-$b" && "$CC" "${COMMON[@]}" -T "$src/benchmarks/common/test.ld" -o "$out/$b.elf" "${objs[@]}" "$LIBGCC")
   count=$((count + 1))
 done
 
