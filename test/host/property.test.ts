@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MADV_DONTNEED, PROT_READ, PROT_WRITE, checkInvariants } from '../../src/host/index.js';
 import type { NotifierEra, Process } from '../../src/host/index.js';
 import type { Task } from '../../src/sched/index.js';
-import { KiB, PAGE, createHost, runThread } from './harness.js';
+import { KiB, PAGE, createHost, reclaimOrphanedSwapCache, runThread } from './harness.js';
 import type { TestHost } from './harness.js';
 
 type Op =
@@ -196,6 +196,7 @@ function runOps(h: TestHost, ops: Op[]): void {
   });
   for (const pfn of refs) k.putPage(pfn);
   checkInvariants(k);
+  reclaimOrphanedSwapCache(h);
   expect(k.frames.nrFree).toBe(k.frames.nrFrames);
   expect(k.swap.nrUsed).toBe(0);
   expect(k.ctx.stats.warnings).toBe(0);
