@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runBareElf } from '../../src/vmm/bare-runner.js';
+import { findSymbol, parseElf } from '../../src/vmm/elf.js';
 import { withEngine } from './mode.js';
 
 const BIN = new URL('../../guest-programs/bin/', import.meta.url);
@@ -64,5 +65,28 @@ describe('EEMBC CoreMark (guest-programs/coremark)', () => {
     expect(r.output).toMatch(/\[0\]crcstate\s+: 0x8e3a/);
     expect(r.output).toMatch(/\[0\]crcfinal\s+: 0xd340/);
     expect(r.output).toMatch(/Iterations\s+: 1000/);
+  }, 120_000);
+
+  it('a hart that gets the CRCs wrong makes it exit non-zero (the port checks, not only the report)', () => {
+    // The CRC-16 polynomial 0xA001 is built by `lui rd, 0xffffa; addi rd, rd, 1`
+    // wherever crcu8 is inlined: make every such lui load 0xffffb, as a broken
+    // decoder might, and every CRC changes.
+    const bytes = new Uint8Array(readFileSync(new URL('coremark.elf', BIN)));
+    const image = parseElf(bytes);
+    const crcu16 = findSymbol(image, 'crcu16')!;
+    const text = image.segments.find((g) => crcu16.value >= g.vaddr && crcu16.value < g.vaddr + g.filesz)!;
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    let patched = 0;
+    for (let off = text.offset; off < text.offset + text.filesz; off += 4) {
+      const w = view.getUint32(off, true);
+      if (((w & 0xfffff07f) >>> 0) === 0xffffa037) {
+        view.setUint32(off, ((w & 0xf80) | 0xffffb037) >>> 0, true);
+        patched++;
+      }
+    }
+    expect(patched).toBeGreaterThan(0);
+    const r = runBareElf(bytes, withEngine({ maxInsns: 1_000_000_000 }));
+    expect(r.reason, r.output).toBe('fail');
+    expect([1, 2]).toContain(r.exitCode);
   }, 120_000);
 });
