@@ -11,6 +11,10 @@
 //                flushed entries' pfns parked on the range.
 //   range_end    the parked references are put (after the host changed its ptes),
 //                seq++, msRangeActive--, and fills wake when it reaches 0.
+//   invalidate_page  (a process of the 2008 era: try_to_unmap and do_wp_page call only
+//                this, after the pte is gone, under the PT lock) the page's entries
+//                purged and their references put at once (the caller still holds the
+//                page), seq++; nothing sleeps. 2.6.27's grutlbpurge.c had it too.
 //   fill         wait until msRangeActive == 0, snapshot seq, gup (may sleep), take
 //                tlbLock, and drop the translation in only if no range is active and
 //                seq has not moved; else put the page and retry. The seq covers a
@@ -41,6 +45,11 @@ export interface GruDebug {
   noRangeActiveWait: boolean;
   /** Fills do not check the range sequence under tlbLock. */
   noSeqCheck: boolean;
+  /**
+   * A range-only driver on a 2008 host: invalidate_page does nothing, so reclaim and
+   * do_wp_page, which call only that, never reach the TLB.
+   */
+  noInvalidatePage: boolean;
   /** Test hook: runs in the filling thread between gup and tlbLock (a forced interleaving). */
   afterGup: ((hva: number) => Task) | null;
 }
@@ -74,7 +83,7 @@ export class GruDevice {
   readonly host: SecondaryMmuHost;
   readonly mm: Mm;
   readonly flushMode: GruFlushMode;
-  readonly debug: GruDebug = { noRangeActiveWait: false, noSeqCheck: false, afterGup: null };
+  readonly debug: GruDebug = { noRangeActiveWait: false, noSeqCheck: false, noInvalidatePage: false, afterGup: null };
   readonly stats: GruStats = { fills: 0, hits: 0, fillRetries: 0, purges: 0, purgedEntries: 0, evictions: 0, commands: 0 };
 
   /** The TLB: hva page (or NO_PAGE), pfn, writable; round-robin replacement. */
@@ -128,6 +137,7 @@ export class GruDevice {
       invalidateRangeStart: (r) => dev.callback(dev.invalidateRangeStart(r)),
       invalidateRangeEnd: (r) => dev.callback(dev.invalidateRangeEnd(r)),
       release: () => dev.callback(dev.release()),
+      invalidatePage: (_mm, hva) => dev.invalidatePageAtomic(hva),
     });
     if (sub === null) return null;
     dev.sub = sub;
@@ -190,6 +200,32 @@ export class GruDevice {
     this.tlbLock.unlock();
     if (blockable) yield* sleepTicks(GRU_PURGE_TICKS, 'gru-purge');
     else yield* consume(GRU_PURGE_TICKS);
+  }
+
+  /**
+   * 2008 gru_invalidate_page, under the host's PT lock after ptep_clear_flush: no
+   * sleeping, so the purge's completion is polled (the simulated host has no time
+   * inside an atomic callback, so it costs none here) and the flushed references are
+   * put at once instead of parked for a range_end that will not come. seq moves, so a
+   * fill whose gup ran before the pte change drops what it got and faults again.
+   */
+  private invalidatePageAtomic(hva: number): void {
+    if (this.freed) this.useAfterFree++;
+    if (this.debug.noInvalidatePage) return;
+    // tlbLock is a spinlock, never held across a yield: free whenever a callback runs.
+    if (!this.tlbLock.tryLock()) throw new Error(`${this.name}: tlb_lock held across a yield by ${this.tlbLock.holder?.name ?? '?'}`);
+    const page = Math.floor(hva / PAGE_SIZE);
+    const flushed: number[] = [];
+    this.stats.purges++;
+    for (let i = 0; i < this.tlbPage.length; i++) {
+      if (this.tlbPage[i] !== page) continue;
+      this.tlbPage[i] = NO_PAGE;
+      flushed.push(this.tlbPfn[i]!);
+      this.stats.purgedEntries++;
+    }
+    this.msRangeSeq++;
+    this.tlbLock.unlock();
+    for (const pfn of flushed) this.putRef(pfn);
   }
 
   private *invalidateRangeEnd(range: MmuNotifierRange): Task {
