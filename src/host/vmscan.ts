@@ -138,6 +138,7 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null
   // carried to PG_dirty by now: the host pte's in try_to_unmap, a secondary MMU's
   // (KVM's spte D) from its range_start / invalidate_page; a missed one loses the
   // writes, and the next swap-in reads the stale copy.
+  let wrote = false;
   if (fr.flags[pfn]! & PG_dirty) {
     // pageout's is_page_cache_freeable: with an extra reference, writing is pointless
     // now (the page cannot be freed); keep it, clean or not, for a later pass.
@@ -146,6 +147,7 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null
       return keep(sc, Verdict.Keep, `unmapped, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) made writing it pointless`);
     }
     fr.flags[pfn]! = (fr.flags[pfn]! & ~PG_dirty) | PG_writeback;
+    wrote = true;
     if (sc !== null) sc.wrote = true;
     yield* k.swap.writePage(pfn);
     fr.flags[pfn]! &= ~PG_writeback;
@@ -157,7 +159,7 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null
   if (fr.mapcount[pfn] !== 0 || fr.refcount[pfn] !== 2) {
     stats.pgkeepRefd++;
     return keep(sc, Verdict.Keep, fr.mapcount[pfn] !== 0 ? 'mapped again during pageout'
-      : `written to swap, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) hold the frame`);
+      : `${wrote ? 'written to swap' : 'clean in the swap cache (its slot up to date)'}, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) hold the frame`);
   }
   k.swap.deleteFromSwapCache(pfn);
   return Verdict.Freed;

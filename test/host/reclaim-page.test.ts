@@ -108,6 +108,27 @@ describe('reclaimUserPage (reclaim_pages for one page)', () => {
     expectAllFree(h);
   });
 
+  it('says a clean page kept for an extra reference was not written (its slot still holds its data)', () => {
+    const { h, p } = setup();
+    runThread(h, 'vmm', function* () {
+      const hva = yield* h.k.mmap(p.mm, PAGE);
+      yield* writePages(h, p.mm, hva, 1, 1);
+      expect(yield* h.k.reclaimUserPage(p.mm, hva)).toMatchObject({ kind: 'freed', written: true });
+      // A read swap-in keeps the slot: the page is clean in the swap cache.
+      expect(yield* verifyPages(h, p.mm, hva, 1, 1)).toEqual([]);
+      const pfn = yield* h.k.getUserPages(p.mm, hva, false);
+      const pswpout = h.k.stats().pswpout;
+      const r = yield* h.k.reclaimUserPage(p.mm, hva);
+      expect(r).toMatchObject({ kind: 'swapcache', pfn });
+      expect(r.kind === 'swapcache' && r.why).toMatch(/^clean in the swap cache .*, but 1 extra reference/);
+      expect(h.k.stats().pswpout).toBe(pswpout);
+      expectBalanced(h);
+      h.k.putPage(pfn);
+      yield* h.k.exitProcess(p);
+    });
+    expectAllFree(h);
+  });
+
   it('2008 era: invalidate_page after the pte is cleared; a young page is kept once (try_to_unmap_one), then goes', () => {
     const { h, p, log, ops } = setup('2008');
     runThread(h, 'vmm', function* () {
