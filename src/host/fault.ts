@@ -24,6 +24,7 @@
 import { preempt } from '../sched/index.js';
 import type { Task } from '../sched/index.js';
 import { PG_anon_shared, PG_dirty, PG_locked, PG_swapbacked, PG_swapcache, PG_uptodate } from './frames.js';
+import { folioAddAnonRmap, folioAddNewAnonRmap, folioRemoveRmap } from './rmap.js';
 import type { HostKernel } from './kernel.js';
 import { freeSwapCacheLocked } from './memory.js';
 import type { Mm } from './mm.js';
@@ -107,7 +108,7 @@ function* doWpPage(k: HostKernel, mm: Mm, page: number, pte: number): Task<numbe
     return 0;
   }
   if (!(fr.flags[pfn]! & PG_anon_shared) || canReuseAnonPage(k, pfn)) {
-    fr.flags[pfn]! &= ~PG_anon_shared;
+    fr.clearFlag(pfn, PG_anon_shared);
     mm.pt.set(page, cur | PTE_YOUNG | PTE_WRITE | PTE_DIRTY);
     mm.ptl.unlock();
     return 0;
@@ -161,15 +162,13 @@ function* wpPageCopy(k: HostKernel, mm: Mm, page: number, oldPfn: number): Task<
   fr.bytes.copyWithin(npfn << PAGE_SHIFT, oldPfn << PAGE_SHIFT, (oldPfn + 1) << PAGE_SHIFT);
   mm.pt.set(page, PTE_NONE);
   if (notify && mm.era === '2008') k.mn.invalidatePage(mm, hva);
-  if (cur & PTE_DIRTY) fr.flags[oldPfn]! |= PG_dirty;
-  fr.flags[npfn]! |= PG_swapbacked | PG_uptodate;
-  fr.mapcount[npfn] = 1;
-  fr.rmapMm[npfn] = mm.id;
-  fr.rmapHvaPage[npfn] = page;
+  if (cur & PTE_DIRTY) fr.setFlag(oldPfn, PG_dirty);
+  fr.setFlag(npfn, PG_swapbacked | PG_uptodate);
+  folioAddNewAnonRmap(fr, npfn, mm, page);
   mm.pt.set(page, pfnPte(npfn, PTE_YOUNG | PTE_WRITE | PTE_DIRTY));
   k.lru.add(npfn);
   // page_remove_rmap on the old page; the mapping's reference goes after the unlock.
-  if (--fr.mapcount[oldPfn]! === 0) fr.rmapMm[oldPfn] = 0;
+  folioRemoveRmap(fr, oldPfn);
   mm.ptl.unlock();
   k.ctx.stats.cowFault++;
   if (k.ctx.tracing()) k.ctx.trace({ type: 'wp-copy', mm: mm.id, hva, oldPfn, pfn: npfn });
@@ -192,10 +191,8 @@ function* doAnonymousPage(k: HostKernel, mm: Mm, vma: Vma, page: number, write: 
     return mm.oomReaped ? VM_FAULT_SIGKILL : 0;
   }
   // The allocation reference becomes the mapping's reference.
-  fr.flags[pfn]! |= PG_swapbacked | PG_uptodate;
-  fr.mapcount[pfn] = 1;
-  fr.rmapMm[pfn] = mm.id;
-  fr.rmapHvaPage[pfn] = page;
+  fr.setFlag(pfn, PG_swapbacked | PG_uptodate);
+  folioAddNewAnonRmap(fr, pfn, mm, page);
   mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (vma.prot & PROT_WRITE ? PTE_WRITE : 0) | (write ? PTE_DIRTY : 0)));
   mm.anonRss++;
   k.lru.add(pfn);
@@ -230,7 +227,7 @@ function* doSwapPage(k: HostKernel, mm: Mm, vma: Vma, page: number, pte: number,
     } else {
       pfn = np;
       major = true;
-      fr.flags[pfn]! |= PG_locked | PG_swapbacked;
+      fr.setFlag(pfn, PG_locked | PG_swapbacked);
       swap.addToSwapCache(pfn, slot);
       k.lru.add(pfn);
       yield* swap.readPage(pfn);
@@ -260,13 +257,11 @@ function* doSwapPage(k: HostKernel, mm: Mm, vma: Vma, page: number, pte: number,
   // fault comes back through do_wp_page.
   const exclusive = swap.swapMap[slot] === 1 && fr.mapcount[pfn] === 0;
   const freeSwap = exclusive && (swap.full || (write && fr.refcount[pfn] === 2));
-  if (exclusive) fr.flags[pfn]! &= ~PG_anon_shared;
-  else fr.flags[pfn]! |= PG_anon_shared;
+  if (exclusive) fr.clearFlag(pfn, PG_anon_shared);
+  else fr.setFlag(pfn, PG_anon_shared);
   const writable = exclusive && (vma.prot & PROT_WRITE) !== 0;
   // Our lookup reference becomes the mapping's reference.
-  fr.mapcount[pfn]!++;
-  fr.rmapMm[pfn] = mm.id;
-  fr.rmapHvaPage[pfn] = page;
+  folioAddAnonRmap(fr, pfn, mm, page);
   // Exclusive anon page: writable if the VMA is, dirty only on a write fault.
   mm.pt.set(page, pfnPte(pfn, PTE_YOUNG | (writable ? PTE_WRITE : 0) | (write && writable ? PTE_DIRTY : 0)));
   mm.anonRss++;

@@ -18,7 +18,8 @@
 // under the parent's PT lock, where a walker cannot see half a copy.
 
 import type { Task } from '../sched/index.js';
-import { PG_anon_shared, PG_swapbacked, PG_uptodate } from './frames.js';
+import { PG_swapbacked, PG_uptodate } from './frames.js';
+import { folioAddNewAnonRmap, folioDupAnonRmap } from './rmap.js';
 import { ENOMEM } from './fault.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm, Process } from './mm.js';
@@ -99,10 +100,8 @@ function* copyPageRange(k: HostKernel, dst: Mm, src: Mm, vma: Vma): Task<boolean
         const npfn = prealloc;
         prealloc = -1;
         fr.bytes.copyWithin(npfn << PAGE_SHIFT, pfn << PAGE_SHIFT, (pfn + 1) << PAGE_SHIFT);
-        fr.flags[npfn]! |= PG_swapbacked | PG_uptodate;
-        fr.mapcount[npfn] = 1;
-        fr.rmapMm[npfn] = dst.id;
-        fr.rmapHvaPage[npfn] = p;
+        fr.setFlag(npfn, PG_swapbacked | PG_uptodate);
+        folioAddNewAnonRmap(fr, npfn, dst, p);
         dst.pt.set(p, pfnPte(npfn, vma.prot & PROT_WRITE ? PTE_WRITE | PTE_DIRTY : 0));
         dst.anonRss++;
         k.lru.add(npfn);
@@ -111,8 +110,7 @@ function* copyPageRange(k: HostKernel, dst: Mm, src: Mm, vma: Vma): Task<boolean
       // copy_present_pte on a COW mapping: wrprotect both, the child's pte old.
       if (pte & PTE_WRITE) src.pt.set(p, pte & ~PTE_WRITE);
       dst.pt.set(p, pte & ~(PTE_WRITE | PTE_YOUNG));
-      fr.flags[pfn]! |= PG_anon_shared;
-      fr.mapcount[pfn]!++;
+      folioDupAnonRmap(fr, pfn);
       fr.refcount[pfn]!++;
       dst.anonRss++;
     });

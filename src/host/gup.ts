@@ -91,7 +91,7 @@ function dropRefs(k: HostKernel, pfn: number, refs: number, dirty: boolean, what
   if (fr.gupRefs[pfn]! < refs || fr.refcount[pfn]! < refs) {
     throw new Error(`BUG: ${what} of pfn ${pfn} without a matching reference (${fr.describe(pfn)})`);
   }
-  if (dirty) fr.flags[pfn]! |= PG_dirty;
+  if (dirty) fr.setFlag(pfn, PG_dirty);
   fr.gupRefs[pfn]! -= refs;
   fr.refcount[pfn]! -= refs - 1;
   if (k.ctx.tracing()) k.ctx.trace({ type: what, pfn, dirty });

@@ -50,7 +50,7 @@ export class Lru {
     fr.lruNext[pfn] = first;
     fr.lruPrev[first] = pfn;
     fr.lruNext[head] = pfn;
-    fr.flags[pfn]! |= PG_lru;
+    fr.setFlag(pfn, PG_lru);
     this.sizes[lru]!++;
   }
 
@@ -64,7 +64,7 @@ export class Lru {
     fr.lruPrev[next] = prev;
     fr.lruPrev[pfn] = -1;
     fr.lruNext[pfn] = -1;
-    fr.flags[pfn]! &= ~PG_lru;
+    fr.clearFlag(pfn, PG_lru);
     this.sizes[this.listOf(pfn)]!--;
   }
 
@@ -79,7 +79,7 @@ export class Lru {
   isolate(pfn: number): void {
     this.del(pfn);
     this.fr.refcount[pfn]!++;
-    this.fr.flags[pfn]! |= PG_isolated;
+    this.fr.setFlag(pfn, PG_isolated);
   }
 
   /**
@@ -88,7 +88,7 @@ export class Lru {
    */
   putback(pfn: number): boolean {
     const fr = this.fr;
-    fr.flags[pfn]! &= ~PG_isolated;
+    fr.clearFlag(pfn, PG_isolated);
     if (--fr.refcount[pfn]! === 0) return true;
     this.add(pfn);
     return false;
@@ -97,8 +97,8 @@ export class Lru {
   /** Moves a page that is on a list to the head of the other (or the same) list. */
   move(pfn: number, active: boolean): void {
     this.del(pfn);
-    if (active) this.fr.flags[pfn]! |= PG_active;
-    else this.fr.flags[pfn]! &= ~PG_active;
+    if (active) this.fr.setFlag(pfn, PG_active);
+    else this.fr.clearFlag(pfn, PG_active);
     this.add(pfn);
   }
 

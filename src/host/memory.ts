@@ -7,7 +7,8 @@
 // secondary MMU: "pages may already be freed").
 
 import type { Task } from '../sched/index.js';
-import { PG_anon_shared, PG_dirty, PG_swapcache } from './frames.js';
+import { PG_dirty, PG_swapcache } from './frames.js';
+import { folioRemoveRmap } from './rmap.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { MmuNotifierRange, MmuNotifyEvent } from './mmu-notifier.js';
@@ -36,12 +37,9 @@ export function* zapPageRange(k: HostKernel, mm: Mm, start: number, end: number,
     if (pte & PTE_SPECIAL) return;
     if (ptePresent(pte)) {
       const pfn = ptePfn(pte);
-      if (pte & PTE_DIRTY) fr.flags[pfn]! |= PG_dirty;
+      if (pte & PTE_DIRTY) fr.setFlag(pfn, PG_dirty);
       // A page fork shared stays mapped, and named by its rmap, in the other mms.
-      if (--fr.mapcount[pfn]! === 0) {
-        fr.rmapMm[pfn] = 0;
-        fr.flags[pfn]! &= ~PG_anon_shared;
-      }
+      folioRemoveRmap(fr, pfn);
       mm.anonRss--;
       toPut.push(pfn);
     } else {

@@ -24,7 +24,7 @@ export function folioPut(k: HostKernel, pfn: number): void {
 export function freePage(k: HostKernel, pfn: number): void {
   const fr = k.frames;
   if (fr.flags[pfn]! & PG_lru) k.lru.del(pfn);
-  fr.flags[pfn]! &= ~(PG_active | PG_referenced);
+  fr.clearFlag(pfn, PG_active | PG_referenced);
   fr.freeFrame(pfn);
   k.ctx.stats.pgfree++;
   if (k.ctx.tracing()) k.ctx.trace({ type: 'page-free', pfn });

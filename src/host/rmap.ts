@@ -6,16 +6,51 @@
 // after taking that member's PT lock and seeing a present pte that still names the
 // page; exit, munmap, COW and the OOM reaper may have replaced it meanwhile.
 //
+// The functions below are the only writers of a frame's mapcount and rmap fields
+// (FrameTable.freeFrame clears them for a free frame).
+//
 // Walkers hold each member's rmap lock (anon_vma lock) while they work on it,
 // notifier calls included, so mmu_notifier_register (mm_take_all_locks) can wait them
 // out and a new subscriber never sees an end without its start.
 
 import type { Task } from '../sched/index.js';
 import { PG_anon_shared, PG_dirty } from './frames.js';
+import type { FrameTable } from './frames.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
 import type { MmuNotifierRange } from './mmu-notifier.js';
 import { PAGE_SIZE, PTE_DIRTY, PTE_NONE, PTE_YOUNG, ptePfn, ptePresent, swpEntryToPte } from './pte.js';
+
+/** folio_add_new_anon_rmap: a page just made for `page` of mm gets its first mapping. */
+export function folioAddNewAnonRmap(fr: FrameTable, pfn: number, mm: Mm, page: number): void {
+  fr.mapcount[pfn] = 1;
+  fr.rmapMm[pfn] = mm.id;
+  fr.rmapHvaPage[pfn] = page;
+}
+
+/**
+ * folio_add_anon_rmap_pte (do_swap_page): one more mapping of a cached page, which
+ * then names the mm that maps it now (any mm of the fork tree leads to the others).
+ */
+export function folioAddAnonRmap(fr: FrameTable, pfn: number, mm: Mm, page: number): void {
+  fr.mapcount[pfn]!++;
+  fr.rmapMm[pfn] = mm.id;
+  fr.rmapHvaPage[pfn] = page;
+}
+
+/** folio_try_dup_anon_rmap (fork's copy_present_pte): the child maps the page at the same hva; both share it now. */
+export function folioDupAnonRmap(fr: FrameTable, pfn: number): void {
+  fr.mapcount[pfn]!++;
+  fr.setFlag(pfn, PG_anon_shared);
+}
+
+/** folio_remove_rmap_pte: one mapping fewer; true when it was the last (the page is nobody's to share). */
+export function folioRemoveRmap(fr: FrameTable, pfn: number): boolean {
+  if (--fr.mapcount[pfn]! !== 0) return false;
+  fr.rmapMm[pfn] = 0;
+  fr.clearFlag(pfn, PG_anon_shared);
+  return true;
+}
 
 /** The mms a walk of pfn visits, in fork order; a snapshot, since walks sleep. */
 function rmapMms(k: HostKernel, pfn: number): readonly Mm[] {
@@ -111,17 +146,14 @@ function* tryToUnmapOne(k: HostKernel, mm: Mm, pfn: number): Task<boolean> {
       mm.pt.set(page, PTE_NONE);
       // ptep_clear_flush_notify (2008): the pte is gone, the page not yet freed.
       if (!modern) k.mn.invalidatePage(mm, hva);
-      if (pte & PTE_DIRTY) fr.flags[pfn]! |= PG_dirty;
+      if (pte & PTE_DIRTY) fr.setFlag(pfn, PG_dirty);
       k.swap.swapDuplicate(slot);
       mm.pt.set(page, swpEntryToPte(slot));
       mm.anonRss--;
       mm.swapEnts++;
       // The swap entry carries the exclusivity now; the swap-in that maps the page
       // again works it out from swap_map (fault.ts).
-      if (--fr.mapcount[pfn]! === 0) {
-        fr.rmapMm[pfn] = 0;
-        fr.flags[pfn]! &= ~PG_anon_shared;
-      }
+      folioRemoveRmap(fr, pfn);
       // The mapping's reference; isolation and the swap cache still hold theirs.
       fr.refcount[pfn]!--;
       if (k.ctx.tracing()) k.ctx.trace({ type: 'unmap', mm: mm.id, hva, pfn, slot, dirty: (pte & PTE_DIRTY) !== 0 });

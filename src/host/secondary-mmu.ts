@@ -84,14 +84,14 @@ export function secondaryMmuHost(k: HostKernel): SecondaryMmuHost {
     pageCount: (pfn) => k.frames.refcount[pfn]!,
     unpinUserPage: (pfn, dirty = false) => k.unpinUserPage(pfn, dirty),
     setPageDirty: (pfn) => {
-      k.frames.flags[pfn]! |= PG_dirty;
+      k.frames.setFlag(pfn, PG_dirty);
     },
     markPageAccessed: (pfn) => {
       const fr = k.frames;
       const f = fr.flags[pfn]!;
-      if (!(f & PG_referenced)) fr.flags[pfn] = f | PG_referenced;
+      if (!(f & PG_referenced)) fr.setFlag(pfn, PG_referenced);
       else if (!(f & PG_active) && f & PG_lru) {
-        fr.flags[pfn] = f & ~PG_referenced;
+        fr.clearFlag(pfn, PG_referenced);
         k.lru.move(pfn, true);
         k.ctx.stats.pgactivate++;
       }

@@ -50,7 +50,7 @@ function* shrinkActiveList(k: HostKernel, nrToScan: number): Task {
     // Anon pages are deactivated whether referenced or not (only executable file pages
     // stay); the walk still clears young bits so the inactive pass sees fresh ones.
     yield* folioReferenced(k, pfn);
-    k.frames.flags[pfn]! &= ~PG_active;
+    k.frames.clearFlag(pfn, PG_active);
     k.ctx.stats.pgdeactivate++;
     if (k.ctx.tracing()) k.ctx.trace({ type: 'deactivate', pfn });
     putback(k, pfn);
@@ -82,7 +82,7 @@ function* shrinkFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null = nul
   }
   if (verdict === Verdict.Freed) {
     // __remove_mapping froze the count at isolation + cache; both are gone now.
-    fr.flags[pfn]! &= ~PG_isolated;
+    fr.clearFlag(pfn, PG_isolated);
     fr.unlockPage(pfn);
     fr.refcount[pfn] = 0;
     k.nrIsolated--;
@@ -110,7 +110,7 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null
     const referencedFolio = fr.testClearFlag(pfn, PG_referenced);
     if (referencedPtes === -1) return Verdict.Activate;
     if (referencedPtes > 0) {
-      fr.flags[pfn]! |= PG_referenced;
+      fr.setFlag(pfn, PG_referenced);
       return referencedFolio || referencedPtes > 1 ? Verdict.Activate : Verdict.Keep;
     }
   }
@@ -146,11 +146,13 @@ function* shrinkLockedFolio(k: HostKernel, pfn: number, sc: ShrinkControl | null
       stats.pgkeepRefd++;
       return keep(sc, Verdict.Keep, `unmapped, but ${fr.refcount[pfn]! - 2} extra reference${fr.refcount[pfn] === 3 ? '' : 's'} (gup, or a secondary MMU that keeps one) made writing it pointless`);
     }
-    fr.flags[pfn]! = (fr.flags[pfn]! & ~PG_dirty) | PG_writeback;
+    // folio_clear_dirty_for_io, folio_start_writeback
+    fr.clearFlag(pfn, PG_dirty);
+    fr.setFlag(pfn, PG_writeback);
     wrote = true;
     if (sc !== null) sc.wrote = true;
     yield* k.swap.writePage(pfn);
-    fr.flags[pfn]! &= ~PG_writeback;
+    fr.clearFlag(pfn, PG_writeback);
     // Redirtied through a reference taken during the write (put_page(dirty)).
     if (fr.flags[pfn]! & PG_dirty) return keep(sc, Verdict.Keep, 'written to swap, then redirtied through a reference taken during the write');
   }
@@ -178,7 +180,7 @@ function* shrinkInactiveList(k: HostKernel, nrToScan: number): Task<number> {
       continue;
     }
     if (v === Verdict.Activate) {
-      k.frames.flags[pfn]! |= PG_active;
+      k.frames.setFlag(pfn, PG_active);
       k.ctx.stats.pgactivate++;
     }
     if (k.ctx.tracing()) k.ctx.trace({ type: v === Verdict.Activate ? 'activate' : 'keep', pfn });
@@ -268,7 +270,7 @@ export function* reclaimUserPage(k: HostKernel, mm: Mm, hva: number): Task<UserP
   if (v === Verdict.Freed) return { kind: 'freed', pfn, written: sc.wrote };
   const unmapped = fr.mapcount[pfn] === 0 && (fr.flags[pfn]! & PG_swapcache) !== 0;
   if (v === Verdict.Activate) {
-    fr.flags[pfn]! |= PG_active;
+    fr.setFlag(pfn, PG_active);
     k.ctx.stats.pgactivate++;
   }
   putback(k, pfn);
