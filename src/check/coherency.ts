@@ -7,7 +7,11 @@
 //       between steps (ShadowPages methods never yield under mmu_lock);
 //   (B) no leaf spte maps a free frame, or a frame mapped by another mm: always,
 //       every protocol (a spte over such a frame lets the guest read or write memory
-//       that is not its own);
+//       that is not its own). After fork a page shared copy-on-write is the VM's as
+//       long as the VM's mm is among the mms mapping it (its anon_vma fork tree, as
+//       rmap_walk walks it), whichever one the frame's rmap names; once do_wp_page
+//       or reclaim moved the VM's pte off it, a spte still over it reaches the memory
+//       of the mms that kept it, and the report names them;
 //   (C) modern and v7, outside critical sections (no invalidation in progress and
 //       mmu_lock free): a present leaf spte maps the pfn the host pte of its hva maps,
 //       and is writable only if that host pte is. (v7 qualifies because 2008's
@@ -23,7 +27,7 @@
 
 import { GUP_PIN_COUNTING_BIAS, PG_free } from '../host/frames.js';
 import type { HostDebugView } from '../host/debug-view.js';
-import { PAGE_SHIFT, PTE_WRITE, ptePfn, ptePresent } from '../host/pte.js';
+import { PAGE_SHIFT, PAGE_SIZE, PTE_WRITE, ptePfn, ptePresent } from '../host/pte.js';
 import { MSTATUS_MXR } from '../hart/csr.js';
 import { RMAP_CHUNK_SHIFT, gfnToHva } from '../kvm/memslots.js';
 import { SPTES_PER_PAGE, roleLevel } from '../kvm/mmu/shadow-pages.js';
@@ -70,8 +74,16 @@ export function auditCoherency(vm: Vm, host: HostDebugView, opts: CoherencyOptio
         continue;
       }
       if (frames.flags[pfn]! & PG_free) report(`${what}: maps a free frame`);
-      else if (frames.mapcount[pfn]! > 0 && frames.rmapMm[pfn] !== mm.id) {
-        report(`${what}: maps a frame of another mm (mm${frames.rmapMm[pfn]})`);
+      else if (frames.mapcount[pfn]! > 0) {
+        // An anon page sits at the same hva in every mm of its fork tree: the VM's mm
+        // is among its mappers exactly when its own pte there maps it. (rmapMm names
+        // the last mm to map the page, which after a COW copy may be one that no
+        // longer does.) Only a spte that fails this pays for the walk, for the report.
+        const pte = host.followPte(mm, frames.rmapHvaPage[pfn]! * PAGE_SIZE);
+        if (!ptePresent(pte) || ptePfn(pte) !== pfn) {
+          const mappers = host.pageMappers(pfn);
+          report(`${what}: maps a frame of another mm (${mappers.length > 0 ? mappers.map((m) => `mm${m.id}`).join(', ') : `mm${frames.rmapMm[pfn]}, by its rmap`})`);
+        }
       }
       if (perPfn !== null) perPfn.set(pfn, (perPfn.get(pfn) ?? 0) + 1);
       if (!coherent) continue;

@@ -12,6 +12,7 @@ import type { FrameTable } from './frames.js';
 import { followPteUnlocked, peekUserPage, userPageWhere, type UserPageWhere } from './inspect.js';
 import type { HostKernel } from './kernel.js';
 import type { Mm } from './mm.js';
+import { PAGE_SIZE, ptePfn, ptePresent } from './pte.js';
 
 export interface HostDebugView {
   /** struct page of every frame: flags, refcount, gupRefs, mapcount, rmapMm. Read only. */
@@ -22,6 +23,12 @@ export interface HostDebugView {
   userPageWhere(mm: Mm, hva: number): UserPageWhere;
   /** Copies hva's page into dst from wherever it is, without swapping it in. */
   peekUserPage(mm: Mm, hva: number, dst: Uint8Array): UserPageWhere;
+  /**
+   * rmap_walk of an anon page: every mm of its anon_vma (the fork tree of the mm its
+   * rmap names) whose pte at the page's address maps it. After fork that is more than
+   * the one mm frames.rmapMm names, and not always it.
+   */
+  pageMappers(pfn: number): Mm[];
 }
 
 export function hostDebugView(k: HostKernel): HostDebugView {
@@ -30,5 +37,15 @@ export function hostDebugView(k: HostKernel): HostDebugView {
     followPte: followPteUnlocked,
     userPageWhere: (mm, hva) => userPageWhere(k, mm, hva),
     peekUserPage: (mm, hva, dst) => peekUserPage(k, mm, hva, dst),
+    pageMappers(pfn) {
+      const fr = k.frames;
+      if (fr.mapcount[pfn] === 0) return [];
+      const hva = fr.rmapHvaPage[pfn]! * PAGE_SIZE;
+      const tree = k.anonVmaOf(fr.rmapMm[pfn]!)?.mms ?? [];
+      return tree.filter((mm) => {
+        const pte = followPteUnlocked(mm, hva);
+        return ptePresent(pte) && ptePfn(pte) === pfn;
+      });
+    },
   };
 }
