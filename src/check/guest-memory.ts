@@ -5,27 +5,26 @@
 // under host pressure and one without, must end with the same hash: the host
 // moved the pages around, it did not change them.
 
-import type { HostKernel } from '../host/kernel.js';
+import type { HostDebugView } from '../host/debug-view.js';
 import type { Mm } from '../host/mm.js';
-import { PAGE_SHIFT, PAGE_SIZE, ptePfn, ptePresent, pteIsSwap, pteSwapSlot } from '../host/pte.js';
+import { PAGE_SIZE } from '../host/pte.js';
 
-/** FNV-1a (32 bits, over 32-bit words) of every page of [hva, hva + bytes) of mm, as 8 hex digits; throws if a swapped page cannot be found. */
-export function guestMemoryHash(k: HostKernel, mm: Mm, hva: number, bytes: number): string {
+/**
+ * FNV-1a (32 bits, over 32-bit words) of every page of [hva, hva + bytes) of mm, as 8
+ * hex digits; throws if a swapped page cannot be found. host: hostDebugView(k).
+ */
+export function guestMemoryHash(host: HostDebugView, mm: Mm, hva: number, bytes: number): string {
   let h = 0x811c9dc5;
   const zero = new Uint8Array(PAGE_SIZE);
   const slotBuf = new Uint8Array(PAGE_SIZE);
   for (let off = 0; off < bytes; off += PAGE_SIZE) {
-    const pte = mm.pt.get((hva + off) >>> PAGE_SHIFT);
+    const w = host.userPageWhere(mm, hva + off);
     let page: Uint8Array;
-    if (ptePresent(pte)) {
-      page = k.frames.frame(ptePfn(pte));
-    } else if (pteIsSwap(pte)) {
-      const slot = pteSwapSlot(pte);
-      const cached = k.swap.lookup(slot);
-      // The swap cache's frame is the page until pageout has written the slot.
-      if (cached >= 0) page = k.frames.frame(cached);
-      else if (k.swap.peekSlot(slot, slotBuf)) page = slotBuf;
-      else throw new Error(`guest page at hva 0x${(hva + off).toString(16)}: swap slot ${slot} holds nothing and no frame caches it`);
+    // The swap cache's frame is the page until pageout has written the slot.
+    if (w.kind === 'present' || w.kind === 'swapcache') page = host.frames.frame(w.pfn);
+    else if (w.kind === 'swap') {
+      if (!host.peekSwapSlot(w.slot, slotBuf)) throw new Error(`guest page at hva 0x${(hva + off).toString(16)}: swap slot ${w.slot} holds nothing and no frame caches it`);
+      page = slotBuf;
     } else {
       page = zero;
     }

@@ -23,6 +23,8 @@ export interface HostDebugView {
   userPageWhere(mm: Mm, hva: number): UserPageWhere;
   /** Copies hva's page into dst from wherever it is, without swapping it in. */
   peekUserPage(mm: Mm, hva: number, dst: Uint8Array): UserPageWhere;
+  /** The swap device's copy of a slot into dst; false when the slot was never written. */
+  peekSwapSlot(slot: number, dst: Uint8Array): boolean;
   /**
    * rmap_walk of an anon page: every mm of its anon_vma (the fork tree of the mm its
    * rmap names) whose pte at the page's address maps it. After fork that is more than
@@ -37,6 +39,7 @@ export function hostDebugView(k: HostKernel): HostDebugView {
     followPte: followPteUnlocked,
     userPageWhere: (mm, hva) => userPageWhere(k, mm, hva),
     peekUserPage: (mm, hva, dst) => peekUserPage(k, mm, hva, dst),
+    peekSwapSlot: (slot, dst) => k.swap.peekSlot(slot, dst),
     pageMappers(pfn) {
       const fr = k.frames;
       if (fr.mapcount[pfn] === 0) return [];

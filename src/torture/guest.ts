@@ -50,7 +50,7 @@ function bootGuest(vmm: Vmm, g: GuestSpec): string | null {
 /** Records the guest memory hash just before the VMM tears guest RAM down. */
 function hashAtEnd(into: { hash: string | null }) {
   return (vmm: Vmm) => {
-    into.hash = guestMemoryHash(vmm.kernel, vmm.proc.mm, vmm.ramHva, vmm.config.guestMemBytes);
+    into.hash = guestMemoryHash(hostDebugView(vmm.kernel), vmm.proc.mm, vmm.ramHva, vmm.config.guestMemBytes);
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { guestMemoryHash } from '../../src/check/guest-memory.js';
+import { hostDebugView } from '../../src/host/debug-view.js';
 import { ptePfn, pteIsSwap } from '../../src/host/pte.js';
 import { createHost, pattern, PAGE, runAll, writePages } from '../host/harness.js';
 
@@ -34,23 +35,23 @@ describe('guestMemoryHash', () => {
       if (pteIsSwap(pte)) nSwap++;
     }
     expect(nSwap).toBeGreaterThan(20);
-    const a = guestMemoryHash(resident.h.k, resident.p.mm, resident.hva, NR * PAGE);
-    const b = guestMemoryHash(swapped.h.k, swapped.p.mm, swapped.hva, NR * PAGE);
+    const a = guestMemoryHash(hostDebugView(resident.h.k), resident.p.mm, resident.hva, NR * PAGE);
+    const b = guestMemoryHash(hostDebugView(swapped.h.k), swapped.p.mm, swapped.hva, NR * PAGE);
     expect(a).toMatch(/^[0-9a-f]{8}$/);
     expect(b).toBe(a);
     // Hashing touched nothing: no swap-in happened.
     const before = swapped.h.k.stats().pswpin;
-    guestMemoryHash(swapped.h.k, swapped.p.mm, swapped.hva, NR * PAGE);
+    guestMemoryHash(hostDebugView(swapped.h.k), swapped.p.mm, swapped.hva, NR * PAGE);
     expect(swapped.h.k.stats().pswpin).toBe(before);
   });
 
   it('changes with one word of one page', () => {
     const one = build({ swap: false });
     const other = build({ swap: false, gen: 2 });
-    expect(guestMemoryHash(one.h.k, one.p.mm, one.hva, NR * PAGE)).not.toBe(guestMemoryHash(other.h.k, other.p.mm, other.hva, NR * PAGE));
-    const h0 = guestMemoryHash(one.h.k, one.p.mm, one.hva, NR * PAGE);
+    expect(guestMemoryHash(hostDebugView(one.h.k), one.p.mm, one.hva, NR * PAGE)).not.toBe(guestMemoryHash(hostDebugView(other.h.k), other.p.mm, other.hva, NR * PAGE));
+    const h0 = guestMemoryHash(hostDebugView(one.h.k), one.p.mm, one.hva, NR * PAGE);
     const pte = one.p.mm.pt.get((one.hva >>> 12) + 3);
     one.h.k.frames.frame(ptePfn(pte))[100]! ^= 1;
-    expect(guestMemoryHash(one.h.k, one.p.mm, one.hva, NR * PAGE)).not.toBe(h0);
+    expect(guestMemoryHash(hostDebugView(one.h.k), one.p.mm, one.hva, NR * PAGE)).not.toBe(h0);
   });
 });

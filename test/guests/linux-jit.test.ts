@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { guestMemoryHash } from '../../src/check/guest-memory.js';
+import { hostDebugView } from '../../src/host/debug-view.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
 import { Vmm, type VmmResult } from '../../src/vmm/vmm.js';
 
@@ -29,7 +30,7 @@ function bootLinux(protocol: KvmProtocol, hostMem: number, jit: boolean): Boot {
   const vmm = new Vmm({
     guestMemBytes: 64 * MiB, hostMemBytes: hostMem, protocol, seed: 1,
     ...(jit ? { jit: {} } : {}),
-    beforeTeardown: (v) => void (hash = guestMemoryHash(v.kernel, v.proc.mm, v.ramHva, v.config.guestMemBytes)),
+    beforeTeardown: (v) => void (hash = guestMemoryHash(hostDebugView(v.kernel), v.proc.mm, v.ramHva, v.config.guestMemBytes)),
   });
   expect(vmm.bootLinux(kernel(), { initrd: initrd() })).toBeNull();
   const r = vmm.run();

@@ -92,3 +92,19 @@ describe('the GRU, HMM and XPMEM drivers reach the host only through SecondaryMm
     }
   }
 });
+
+// The checkers of src/check judge every secondary MMU and the guest's memory: they
+// look behind the protocol through the view too. race-run.ts alone takes the kernel,
+// as the host side: its settle is the host's reclaim finishing.
+describe('src/check reads the host through HostDebugView', () => {
+  const dir = join(SRC, 'check');
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+    it(`check/${file}`, () => {
+      const c = code(readFileSync(join(dir, file), 'utf8'));
+      if (file !== 'race-run.ts') expect(c, `${file} names the host kernel`).not.toMatch(/\bHostKernel\b/);
+      expect(c, `${file} reads a host page table`).not.toMatch(/\.pt\.(get|set)\(/);
+      expect(c, `${file} reads ptes without the view`).not.toMatch(/\bfollowPteUnlocked\b/);
+      for (const imp of hostImports(readFileSync(join(dir, file), 'utf8'))) expect(imp.module, `${file}: ${imp.line}`).not.toBe('inspect.js');
+    });
+  }
+});

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { guestMemoryHash } from '../../src/check/guest-memory.js';
+import { hostDebugView } from '../../src/host/debug-view.js';
 import { Prog, add, addi, bne, csrr, csrrs, csrw, ecall, jal, li, sw } from '../../src/hart/asm.js';
 import type { KvmProtocol } from '../../src/kvm/vm.js';
 import { UsageError } from '../../src/args.js';
@@ -39,7 +40,7 @@ function boot(elf: Uint8Array, jit: boolean, config: Partial<VmmConfig>): Outcom
     // These guests are short: an explicit threshold has no cold phase, so their
     // loops compile (the default waits for code that runs thousands of times).
     ...(jit ? { jit: { threshold: 16 } } : {}),
-    beforeTeardown: (v) => void (hash = guestMemoryHash(v.kernel, v.proc.mm, v.ramHva, v.config.guestMemBytes)),
+    beforeTeardown: (v) => void (hash = guestMemoryHash(hostDebugView(v.kernel), v.proc.mm, v.ramHva, v.config.guestMemBytes)),
   });
   expect(vmm.boot(elf)).toBeNull();
   const r = vmm.run();
