@@ -22,7 +22,8 @@
 //    Hart.dropCodeHostPage. fence.i drops everything.
 //  - The dispatcher runs a block only when its longest path fits before the
 //    next boundary (budget, timer deadline), and hands everything else to the
-//    interpreter (Hart.interp) a block's worth at a time: cold code, code the
+//    interpreter (Hart.interp) a block's worth at a time (COLD_RUN
+//    instructions on a page still in its cold phase): cold code, code the
 //    compiler does not take, the instruction a block bailed at, and the
 //    boundaries themselves (interrupts, the timer, stop requests). So traps,
 //    counts and interrupt points are the interpreter's by construction. It
