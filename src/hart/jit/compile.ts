@@ -1,6 +1,6 @@
 // Block compiler: one guest trace (straight-line code on one page, through
-// not-taken branches and jal, up to MAX_TRACE instructions) to the source of a
-// JavaScript function. Pure: words in, source text out; jit.ts owns the cache.
+// not-taken branches, jal, and taken branches the dispatcher found usually
+// taken, up to MAX_TRACE instructions) to the source of a JavaScript function. Pure: words in, source text out; jit.ts owns the cache.
 //
 // What a compiled block may do, so that it is exactly the interpreter's fast path:
 //  - Only instructions whose effect depends on nothing but the registers, the
@@ -33,12 +33,33 @@ export const EXIT_NORMAL = 0;
 export const EXIT_BAIL = 1;
 /** The block ended with a fence.i: the dispatcher drops every translation. */
 export const EXIT_FENCE_I = 2;
+/**
+ * Ended at a taken branch (a "side exit"): EXIT_SIDE + the branch's word
+ * offset in its page. Only from a trace compiled with `reportSides`, so that
+ * the dispatcher can find a branch that is usually taken and have the trace
+ * recompiled through it.
+ */
+export const EXIT_SIDE = 4;
+
+export interface TraceHints {
+  /**
+   * Branches (virtual pcs) the trace follows when taken, as it follows a jal:
+   * its not-taken side becomes the exit. A loop whose body skips an if (a
+   * forward branch usually taken, then the jump back to the loop's test)
+   * then stays in one function instead of two dispatches a pass.
+   */
+  follow?: ReadonlySet<number>;
+  /** Taken-branch exits report EXIT_SIDE + offset instead of EXIT_NORMAL (unless the trace loops). */
+  reportSides?: boolean;
+}
 
 export interface CompiledSource {
   /** Body of `function (room)`, with x, m8, m16, m32, lt, ld, st, sd, mulh, mulhsu, mulhu, out in scope. */
   body: string;
   /** Instructions on the longest path through the trace (what one pass may execute). */
   len: number;
+  /** The path through its last followed branch comes back to the first instruction (a loop). */
+  followCloses: boolean;
 }
 
 const h = (v: number): string => (v < 0 ? `(${v})` : String(v));
@@ -70,13 +91,17 @@ const MAX_ARM = 16;
  * read through `word(pc)` (only for pcs on pc's page). Returns null when the
  * first instruction cannot be compiled.
  */
-export function compileTrace(pc: number, word: (pc: number) => number): CompiledSource | null {
+export function compileTrace(pc: number, word: (pc: number) => number, hints: TraceHints = {}): CompiledSource | null {
+  const follow = hints.follow;
+  const reportSides = hints.reportSides === true;
   const page = pc & 0xfffff000;
   const used = new Set<number>();
   const written = new Set<number>();
   const lines: string[] = [];
   const start = pc;
   let loops = false;
+  let followed = false; // a followed branch since the last loop-back
+  let followCloses = false;
   let k = 0; // instructions on the path so far
   let cur = pc;
   const R = (r: number): string => (r === 0 ? '0' : `r${r}`);
@@ -118,6 +143,7 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
     if (cur === start && k > 0) {
       // Back to the top by falling through or a jal: a loop, as for a branch to it.
       loops = true;
+      if (followed) followCloses = true;
       lines.push(`{ n = (n + ${k}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
       break;
     }
@@ -245,6 +271,15 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
         }
         const target: number = (cur + immB(insn)) | 0;
         if (cond === '' || (target & 3) !== 0) { ok = false; break; }
+        if (follow !== undefined && follow.has(cur) && target !== start) {
+          // Usually taken: the trace goes on at the target; not taken is the exit.
+          lines.push(`if (!(${cond})) ${exit(k + 1, EXIT_NORMAL, h(next))}`);
+          followed = true;
+          followCloses = false;
+          k++;
+          cur = target;
+          continue;
+        }
         const aLen: number = (target - next) >> 2;
         if (arm === null && target > next && aLen <= MAX_ARM && (target & 0xfffff000) === page) {
           let simple = true;
@@ -273,9 +308,11 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
         if (target === start) {
           // Back to the top: another pass if a whole one still fits in room.
           loops = true;
+          if (followed) followCloses = true;
           lines.push(`if (${cond}) { n = (n + ${k + 1}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
         } else {
-          lines.push(`if (${cond}) ${exit(k + 1, EXIT_NORMAL, h(target))}`);
+          // SIDE: a side-exit flag, dropped below if the trace loops anyway.
+          lines.push(`if (${cond}) ${reportSides ? exit(k + 1, EXIT_SIDE + ((cur & 0xfff) >>> 2), h(target)).replace('f =', 'SIDE f =') : exit(k + 1, EXIT_NORMAL, h(target))}`);
         }
         break;
       }
@@ -306,6 +343,10 @@ export function compileTrace(pc: number, word: (pc: number) => number): Compiled
     ...lines,
     '}',
     `${wb} out[0] = n; out[1] = f; return pc;`,
-  ].join('\n').replace(/\bLEN\b/g, String(len));
-  return { body, len };
+  ].join('\n').replace(/\bLEN\b/g, String(len))
+    // A trace that loops leaves at a taken branch once per run, after many
+    // passes: those exits are no vote for following the branch (on CoreMark,
+    // following such a loop's break made more dispatches, 10.3M to 11.3M).
+    .replace(/SIDE (f = \d+; )?/g, loops ? '' : '$1');
+  return { body, len, followCloses };
 }
