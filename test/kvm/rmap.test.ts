@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fcParams } from '../fc-params.js';
 import { KvmBug } from '../../src/kvm/bug.js';
 import {
   PTE_LIST_EXT,
@@ -88,7 +89,7 @@ describe('rmap (pte_list)', () => {
       sptep: fc.integer({ min: 0, max: 60 }),
     });
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 400 }), (ops) => {
+      fc.property(fc.array(opArb, { maxLength: 400, size: 'max' }), (ops) => {
         const pool = new PteListPool(2);
         const heads = new Int32Array(KEYS);
         const model = new Map<number, Set<number>>();
@@ -124,7 +125,7 @@ describe('rmap (pte_list)', () => {
         expect(pool.inUse).toBe(0);
         expect([...heads]).toEqual(new Array<number>(KEYS).fill(0));
       }),
-      { numRuns: 300 },
+      fcParams(100),
     );
   });
 });

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { fcParams } from '../fc-params.js';
 import { auditMmu } from '../../src/kvm/mmu/audit.js';
 import { SPTES_PER_PAGE, SP_ACTIVE, makeRole, sptepOf } from '../../src/kvm/mmu/shadow-pages.js';
 import {
@@ -47,7 +48,7 @@ describe('shadow page store under random operations', () => {
   it('keeps sptes, rmaps and parent links consistent and never loses a dirty bit', () => {
     let dirtyRuns = 0;
     fc.assert(
-      fc.property(fc.array(opArb, { minLength: 30, maxLength: 120 }), (ops) => {
+      fc.property(fc.array(opArb, { minLength: 30, maxLength: 120, size: 'max' }), (ops) => {
         const f = createMmu({ nMaxMmuPages: 4, capacity: 12 });
         addMemslot(f.memslots, 0, BASE, NGFN, 0x1000_0000);
         const slot = f.memslots.idToMemslot(0)!;
@@ -134,7 +135,7 @@ describe('shadow page store under random operations', () => {
         for (let sp = 0; sp < f.sps.capacity; sp++) expect(f.sps.state[sp]).not.toBe(SP_ACTIVE);
         expect(SPTES_PER_PAGE).toBe(1024);
       }),
-      { numRuns: 150 },
+      fcParams(150),
     );
     // The property is only worth something if dirty sptes were actually zapped.
     expect(dirtyRuns).toBeGreaterThan(100);

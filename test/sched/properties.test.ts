@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { fcParams } from '../fc-params.js';
 import {
   Clock,
   Mutex,
@@ -98,13 +99,13 @@ describe('scheduler properties', () => {
         run(s3);
         expect(s3.trace).toEqual(s1.trace);
       }),
-      { numRuns: 150 },
+      fcParams(150),
     );
   });
 
   it('Clock fires in time order, FIFO among equal times, cancelled never', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.boolean()), { maxLength: 60 }), (evs) => {
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 30 }), fc.boolean()), { maxLength: 60, size: 'max' }), (evs) => {
         const c = new Clock();
         const fired: number[] = [];
         const handles = evs.map(([t], i) => c.at(t, () => fired.push(i)));
@@ -118,6 +119,7 @@ describe('scheduler properties', () => {
         expect(fired).toEqual(expected);
         expect(c.pending).toBe(0);
       }),
+      fcParams(100),
     );
   });
 });
