@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fcParams } from '../fc-params.js';
+import { fcParams, fcReplaying } from '../fc-params.js';
 import { auditMmu } from '../../src/kvm/mmu/audit.js';
 import { SPTES_PER_PAGE, SP_ACTIVE, makeRole, sptepOf } from '../../src/kvm/mmu/shadow-pages.js';
 import {
@@ -138,6 +138,6 @@ describe('shadow page store under random operations', () => {
       fcParams(150),
     );
     // The property is only worth something if dirty sptes were actually zapped.
-    expect(dirtyRuns).toBeGreaterThan(100);
+    if (!fcReplaying()) expect(dirtyRuns).toBeGreaterThan(100);
   });
 });
