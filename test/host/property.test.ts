@@ -76,6 +76,33 @@ function runOps(h: TestHost, ops: Op[]): void {
     return true;
   };
 
+  // After an OOM kill: the host has no shared zero page, so every page a process touched
+  // or read holds a frame or a swap slot, and a step adds at most `extra` (an op's
+  // region, one page for a gup). A kill is legitimate only once that demand reaches swap
+  // plus the RAM above the min watermark, which the allocator keeps back from everyone
+  // but a victim. Every report names a live victim, which then exits.
+  const reapOomVictims = (oomSeen: number, demand: number, extra: number): void => {
+    if (k.oomReports.length > oomSeen) {
+      const capacity = k.frames.nrFrames - k.frames.watermarks.min + k.swap.nrSlots;
+      const why = k.oomReports[oomSeen]!.report;
+      expect(demand + extra, `OOM kill at a demand of ${demand}+${extra} pages:\n${why}`).toBeGreaterThanOrEqual(capacity);
+    }
+    for (const rep of k.oomReports.slice(oomSeen)) {
+      expect(rep.victim, rep.report).not.toBeNull();
+      const victim = procs.find((mp) => mp.p.pid === rep.victim!.pid);
+      expect(victim, rep.report).toBeDefined();
+      expect(victim!.p.killed).toBe(true);
+    }
+    // A killed process exits (the SIGKILL's do_exit); its data is gone with it.
+    for (const mp of procs.filter((mp) => mp.p.killed)) {
+      runThread(h, 'oom-victim-exit', function* () {
+        yield* k.exitProcess(mp.p);
+      });
+      procs.splice(procs.indexOf(mp), 1);
+      checkInvariants(k);
+    }
+  };
+
   for (const op of ops) {
     const demandBefore = procs.reduce((n, mp) => n + mp.populated.size, 0) + refs.length;
     const oomSeen = k.oomReports.length;
@@ -206,45 +233,29 @@ function runOps(h: TestHost, ops: Op[]): void {
       }
     });
     checkInvariants(k);
-    if (k.oomReports.length > oomSeen) {
-      // The host has no shared zero page, so every page a process touched or read holds
-      // a frame or a swap slot; the op adds at most its region (a gup: one page). A kill
-      // is legitimate only once that demand reaches swap plus the RAM above the min
-      // watermark, which the allocator keeps back from everyone but a victim.
-      const mp = 'p' in op ? pick(procs, op.p) : undefined;
-      const region = mp !== undefined && 'r' in op ? pick(mp.regions, op.r) : undefined;
-      const opDemand = op.k === 'gup' ? 1 : op.k === 'touch' || op.k === 'verify' ? (region?.pages ?? 0) : 0;
-      const capacity = k.frames.nrFrames - k.frames.watermarks.min + k.swap.nrSlots;
-      const why = k.oomReports[oomSeen]!.report;
-      expect(demandBefore + opDemand, `OOM kill at a demand of ${demandBefore}+${opDemand} pages:\n${why}`).toBeGreaterThanOrEqual(capacity);
-    }
-    for (const rep of k.oomReports.slice(oomSeen)) {
-      expect(rep.victim, rep.report).not.toBeNull();
-      const victim = procs.find((mp) => mp.p.pid === rep.victim!.pid);
-      expect(victim, rep.report).toBeDefined();
-      expect(victim!.p.killed).toBe(true);
-    }
-    // A killed process exits (the SIGKILL's do_exit); its data is gone with it.
-    for (const mp of procs.filter((mp) => mp.p.killed)) {
-      runThread(h, 'oom-victim-exit', function* () {
-        yield* k.exitProcess(mp.p);
-      });
-      procs.splice(procs.indexOf(mp), 1);
-      checkInvariants(k);
-    }
+    const mp = 'p' in op ? pick(procs, op.p) : undefined;
+    const region = mp !== undefined && 'r' in op ? pick(mp.regions, op.r) : undefined;
+    reapOomVictims(oomSeen, demandBefore, op.k === 'gup' ? 1 : op.k === 'touch' || op.k === 'verify' ? (region?.pages ?? 0) : 0);
   }
 
   // Every survivor still has every page it wrote (an OOM kill took only its victim's).
+  // Reading back can itself OOM-kill when the demand is already at RAM + swap: a
+  // swap-in needs a frame before it can free its slot.
+  const demandAtEnd = procs.reduce((n, mp) => n + mp.populated.size, 0) + refs.length;
+  const oomSeenAtEnd = k.oomReports.length;
   runThread(h, 'verify-survivors', function* () {
     const buf = new Uint8Array(PAGE);
     for (const mp of procs) {
       for (const page of mp.populated) {
-        expect(yield* k.accessRead(mp.p.mm, page * PAGE, buf), `${mp.p.name} page 0x${page.toString(16)}`).toBe(0);
+        const r = yield* k.accessRead(mp.p.mm, page * PAGE, buf);
+        if (oomVictim(mp, r)) break;
+        expect(r, `${mp.p.name} page 0x${page.toString(16)}`).toBe(0);
         const exp = fill(page, mp.content.get(page)!);
         if (!buf.every((b, j) => b === exp[j])) expect(buf, `page 0x${page.toString(16)} of ${mp.p.name}`).toEqual(exp);
       }
     }
   });
+  reapOomVictims(oomSeenAtEnd, demandAtEnd, 0);
 
   // Teardown: everything balances back to an empty machine.
   runThread(h, 'teardown', function* () {
