@@ -5,17 +5,12 @@
 // The frame table itself (src/host/frames.ts) initialises and frees frames. This
 // test fails on the first `fr.mapcount[pfn]++` or `fr.flags[pfn] |= ...` elsewhere.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../source-files.js';
 
 const SRC = join(__dirname, '../../src');
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
-  );
-}
 
 /** `X.field[...]` followed by an assignment or an increment, or preceded by one. */
 function writes(src: string, field: string): string[] {
@@ -24,7 +19,7 @@ function writes(src: string, field: string): string[] {
   return [...src.matchAll(re)].map((m) => m[0]);
 }
 
-const files = sources(SRC).map((f) => ({ name: f.slice(SRC.length + 1), text: readFileSync(f, 'utf8') }));
+const files = sourceFiles(SRC).map((f) => ({ name: f.slice(SRC.length + 1), text: readFileSync(f, 'utf8') }));
 
 describe('frame state has one writer per field, as in mm/', () => {
   it('finds the host sources', () => {

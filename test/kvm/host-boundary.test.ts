@@ -5,9 +5,10 @@
 // HostDebugView, and only as a parameter. This test is the wall; it fails on the first
 // import that would let the fault or notifier path read host page tables again.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../source-files.js';
 
 const KVM_DIR = join(__dirname, '../../src/kvm');
 
@@ -15,12 +16,6 @@ const KVM_DIR = join(__dirname, '../../src/kvm');
 const DRIVER_TYPES = new Set(['mm.js', 'mmu-notifier.js', 'secondary-mmu.js']);
 /** The inspection view, for src/kvm/inspect.ts alone. */
 const DEBUG_TYPES = new Set(['debug-view.js', 'inspect.js']);
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
-  );
-}
 
 function hostImports(src: string): { typeOnly: boolean; module: string; line: string }[] {
   const out: { typeOnly: boolean; module: string; line: string }[] = [];
@@ -31,7 +26,7 @@ function hostImports(src: string): { typeOnly: boolean; module: string; line: st
 }
 
 describe('KVM reaches the host only through SecondaryMmuHost', () => {
-  const files = sources(KVM_DIR);
+  const files = sourceFiles(KVM_DIR);
 
   it('finds the KVM sources', () => {
     expect(files.length).toBeGreaterThan(10);
