@@ -1,6 +1,9 @@
-// Block compiler: one guest trace (straight-line code on one page, through
-// not-taken branches, jal, and taken branches the dispatcher found usually
-// taken, up to MAX_TRACE instructions) to the source of a JavaScript function. Pure: words in, source text out; jit.ts owns the cache.
+// Block compiler: one guest trace to the source of a JavaScript function. A
+// trace is a tree of paths on one page: straight-line code through branches
+// not taken and jal, up to MAX_TRACE instructions a path, with the taken side
+// of each branch the interpreter saw taken often as a path of its own (up to
+// MAX_TREE instructions in all). Pure: words in, source text out; jit.ts owns
+// the cache.
 //
 // What a compiled block may do, so that it is exactly the interpreter's fast path:
 //  - Only instructions whose effect depends on nothing but the registers, the
@@ -33,24 +36,24 @@ export const EXIT_NORMAL = 0;
 export const EXIT_BAIL = 1;
 /** The block ended with a fence.i: the dispatcher drops every translation. */
 export const EXIT_FENCE_I = 2;
-/**
- * Ended at a taken branch (a "side exit"): EXIT_SIDE + the branch's word
- * offset in its page. Only from a trace compiled with `reportSides`, so that
- * the dispatcher can find a branch that is usually taken and have the trace
- * recompiled through it.
- */
-export const EXIT_SIDE = 4;
 
 export interface TraceHints {
   /**
-   * Branches (virtual pcs) the trace follows when taken, as it follows a jal:
-   * its not-taken side becomes the exit. A loop whose body skips an if (a
-   * forward branch usually taken, then the jump back to the loop's test)
-   * then stays in one function instead of two dispatches a pass.
+   * Whether the branch at `at`, the last instruction of the straight line
+   * from `start`, is taken often enough for its taken side to be a path of
+   * the tree (what the interpreter saw of that line before the compile). A
+   * loop whose body skips an if (a forward branch usually taken, then the jump
+   * back to the loop's test) then stays in one function instead of two
+   * dispatches a pass, and a state machine's usual transitions in one.
    */
-  follow?: ReadonlySet<number>;
-  /** Taken-branch exits report EXIT_SIDE + offset instead of EXIT_NORMAL (unless the trace loops). */
-  reportSides?: boolean;
+  takenIn?: (start: number, at: number) => boolean;
+  /**
+   * Whether pc starts another compiled trace: a path that reaches one ends
+   * there, so that the same code is not compiled into every trace that runs
+   * into it (on CoreMark, 3,106 instructions compiled for 876 distinct ones,
+   * and V8's compile time grows with the code).
+   */
+  isHead?: (pc: number) => boolean;
 }
 
 export interface CompiledSource {
@@ -58,8 +61,8 @@ export interface CompiledSource {
   body: string;
   /** Instructions on the longest path through the trace (what one pass may execute). */
   len: number;
-  /** The path through its last followed branch comes back to the first instruction (a loop). */
-  followCloses: boolean;
+  /** Paths in the tree (1 + the branches taken in). */
+  paths: number;
 }
 
 const h = (v: number): string => (v < 0 ? `(${v})` : String(v));
@@ -87,255 +90,290 @@ function isSimple(insn: number): boolean {
 const MAX_ARM = 16;
 
 /**
+ * Instructions over all the paths of one trace tree: each branch taken in
+ * (TraceHints.takenIn) copies the rest of the trace from its target, so this
+ * bounds the function V8 compiles, not any one path (MAX_TRACE does that).
+ */
+export const MAX_TREE = 192;
+
+/** Code of one path of the tree: text, and the paths that branch off it, in place. */
+interface PathCode { items: (string | PathCode)[] }
+
+/** A path still to compile: where it starts, and how it got there. */
+interface PathStart {
+  code: PathCode;
+  cur: number;
+  /** Instructions on the path before cur. */
+  k: number;
+  /** Addresses on the path before cur (a second visit is an inner loop: the path ends there). */
+  seen: Set<number>;
+  /** Where the straight line through cur began (a path's start, a branch's either side, a jump's target). */
+  line: number;
+}
+
+/**
  * Compiles the trace that starts at virtual pc `pc`, whose page's words are
  * read through `word(pc)` (only for pcs on pc's page). Returns null when the
  * first instruction cannot be compiled.
+ *
+ * The trace is a tree: its first path goes straight on through branches not
+ * taken; a branch that `hints.takenIn` names also compiles its taken side, a
+ * path of its own from the target (in breadth-first order, so the paths
+ * nearest the root get the budget first).
  */
 export function compileTrace(pc: number, word: (pc: number) => number, hints: TraceHints = {}): CompiledSource | null {
-  const follow = hints.follow;
-  const reportSides = hints.reportSides === true;
   const page = pc & 0xfffff000;
   const used = new Set<number>();
   const written = new Set<number>();
-  const lines: string[] = [];
   const start = pc;
   let loops = false;
-  let followed = false; // a followed branch since the last loop-back
-  let followCloses = false;
-  let k = 0; // instructions on the path so far
-  let cur = pc;
+  let len = 1; // longest path
+  let size = 0; // instructions compiled over all paths
   const R = (r: number): string => (r === 0 ? '0' : `r${r}`);
   const use = (r: number): string => {
     if (r !== 0) used.add(r);
     return R(r);
   };
-  const def = (r: number, expr: string): void => {
-    if (r === 0) return;
-    used.add(r);
-    written.add(r);
-    lines.push(`r${r} = ${expr};`);
-  };
-  // Every exit goes through the one write-back at the end (code size is TurboFan's time).
-  const exit = (count: number, flag: number, nextPc: string): string =>
-    `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${nextPc}; break L; }`;
-  const seen = new Set<number>();
-  /*
-   * A forward branch over a short arm of simple instructions (if), or over one
-   * that ends in a forward jal around a second arm (if-else), stays in the
-   * trace as a JavaScript if. Counts stay literals: k counts every instruction
-   * of both arms as if all ran, and each path subtracts what it skipped.
-   */
-  let arm: { jalPc: number; join: number; skipA: number; skipB: number; diamond: boolean } | null = null;
+  const root: PathCode = { items: [] };
+  const queue: PathStart[] = [{ code: root, cur: pc, k: 0, seen: new Set(), line: pc }];
 
-  for (;;) {
-    if (arm !== null && cur === arm.jalPc) { // end of the first arm of an if-else: its jal
-      seen.add(cur);
-      lines.push(`n = (n - ${arm.skipB}) | 0; } else { n = (n - ${arm.skipA}) | 0;`);
-      k++;
-      cur = (cur + 4) | 0;
-      arm.jalPc = 1;
-      continue;
-    }
-    if (arm !== null && cur === arm.join) {
-      lines.push(arm.diamond ? '}' : `} else { n = (n - ${arm.skipA}) | 0; }`);
-      arm = null;
-    }
-    if (cur === start && k > 0) {
-      // Back to the top by falling through or a jal: a loop, as for a branch to it.
+  /** Compiles one path; false if it is the root and its first instruction cannot be compiled. */
+  const walk = (from: PathStart): boolean => {
+    const lines = from.code.items;
+    const seen = from.seen;
+    let { cur, k, line } = from;
+    let arm: { jalPc: number; join: number; skipA: number; skipB: number; diamond: boolean } | null = null;
+    const def = (r: number, expr: string): void => {
+      if (r === 0) return;
+      used.add(r);
+      written.add(r);
+      lines.push(`r${r} = ${expr};`);
+    };
+    // Every exit goes through the one write-back at the end (code size is TurboFan's time).
+    const exit = (count: number, flag: number, nextPc: number | string): string => {
+      if (count > len) len = count;
+      return `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${typeof nextPc === 'number' ? h(nextPc) : nextPc}; break L; }`;
+    };
+    const loopBack = (count: number): string => {
       loops = true;
-      if (followed) followCloses = true;
-      lines.push(`{ n = (n + ${k}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
-      break;
-    }
-    if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)) {
-      lines.push(exit(k, EXIT_NORMAL, h(cur)));
-      break;
-    }
-    seen.add(cur);
-    const insn = word(cur) | 0;
-    const rd = (insn >>> 7) & 31;
-    const rs1 = (insn >>> 15) & 31;
-    const rs2 = (insn >>> 20) & 31;
-    const f3 = (insn >>> 12) & 7;
-    const f7 = insn >>> 25;
-    const next: number = (cur + 4) | 0;
-    let ok = true;
-    let end = false;
-    const bailHere = exit(k, EXIT_BAIL, h(cur));
-    switch (((insn >>> 2) & 0x1f) | (((insn & 3) ^ 3) << 5)) {
-      case 0x04: { // OP-IMM
-        const a = use(rs1), imm = imm12(insn);
-        switch (f3) {
-          case 0: def(rd, `(${a} + ${h(imm)}) | 0`); break;
-          case 7: def(rd, `${a} & ${h(imm)}`); break;
-          case 4: def(rd, `${a} ^ ${h(imm)}`); break;
-          case 6: def(rd, `${a} | ${h(imm)}`); break;
-          case 2: def(rd, `${a} < ${h(imm)} ? 1 : 0`); break;
-          case 3: def(rd, `(${a} >>> 0) < ${imm >>> 0} ? 1 : 0`); break;
-          case 1: if (f7 === 0) def(rd, `${a} << ${rs2}`); else ok = false; break;
-          default: // 5
-            if (f7 === 0) def(rd, `(${a} >>> ${rs2}) | 0`);
-            else if (f7 === 0x20) def(rd, `${a} >> ${rs2}`);
-            else ok = false;
-            break;
-        }
-        break;
-      }
-      case 0x0c: { // OP
-        const a = use(rs1), b = use(rs2);
-        switch ((f7 << 3) | f3) {
-          case 0x000: def(rd, `(${a} + ${b}) | 0`); break;
-          case 0x100: def(rd, `(${a} - ${b}) | 0`); break;
-          case 0x004: def(rd, `${a} ^ ${b}`); break;
-          case 0x006: def(rd, `${a} | ${b}`); break;
-          case 0x007: def(rd, `${a} & ${b}`); break;
-          case 0x001: def(rd, `${a} << ${b}`); break;
-          case 0x005: def(rd, `(${a} >>> ${b}) | 0`); break;
-          case 0x105: def(rd, `${a} >> ${b}`); break;
-          case 0x002: def(rd, `${a} < ${b} ? 1 : 0`); break;
-          case 0x003: def(rd, `(${a} >>> 0) < (${b} >>> 0) ? 1 : 0`); break;
-          case 0x008: def(rd, `Math.imul(${a}, ${b})`); break;
-          case 0x009: def(rd, `mulh(${a}, ${b}) | 0`); break;
-          case 0x00a: def(rd, `mulhsu(${a}, ${b}) | 0`); break;
-          case 0x00b: def(rd, `mulhu(${a}, ${b}) | 0`); break;
-          case 0x00c: def(rd, `${b} === 0 ? -1 : (${a} === -2147483648 && ${b} === -1) ? ${a} : (${a} / ${b}) | 0`); break;
-          case 0x00d: def(rd, `${b} === 0 ? -1 : ((${a} >>> 0) / (${b} >>> 0)) | 0`); break;
-          case 0x00e: def(rd, `${b} === 0 ? ${a} : ${b} === -1 ? 0 : (${a} % ${b}) | 0`); break;
-          case 0x00f: def(rd, `${b} === 0 ? ${a} : ((${a} >>> 0) % (${b} >>> 0)) | 0`); break;
-          default: ok = false; break;
-        }
-        break;
-      }
-      case 0x0d: // LUI
-        def(rd, h(insn & 0xfffff000));
-        break;
-      case 0x05: // AUIPC
-        def(rd, h((cur + (insn & 0xfffff000)) | 0));
-        break;
-      case 0x00: { // LOAD
-        if (f3 === 3 || f3 > 5) { ok = false; break; }
-        const a = use(rs1);
-        const mask = f3 === 2 ? 0xfffff003 : (f3 & 3) === 1 ? 0xfffff001 : 0xfffff000;
-        lines.push(`a = (${a} + ${h(imm12(insn))}) | 0; i = (a >>> 12) & 511;`);
-        lines.push(`if (lt[i] !== (a & ${h(mask | 0)})) ${bailHere}`);
-        const at = f3 === 2 ? 'm32[(a + ld[i]) >> 2]' : (f3 & 3) === 1 ? 'm16[(a + ld[i]) >> 1]' : 'm8[(a + ld[i]) | 0]';
-        if (rd !== 0) {
-          const v = f3 === 0 ? `(${at} << 24) >> 24` : f3 === 1 ? `(${at} << 16) >> 16` : `${at} | 0`;
-          def(rd, v);
-        }
-        break;
-      }
-      case 0x08: { // STORE
-        if (f3 > 2) { ok = false; break; }
-        const a = use(rs1), v = use(rs2);
-        const mask = f3 === 2 ? 0xfffff003 : f3 === 1 ? 0xfffff001 : 0xfffff000;
-        lines.push(`a = (${a} + ${h(immS(insn))}) | 0; i = (a >>> 12) & 511;`);
-        lines.push(`if (st[i] !== (a & ${h(mask | 0)})) ${bailHere}`);
-        lines.push(f3 === 2 ? `m32[(a + sd[i]) >> 2] = ${v};` : f3 === 1 ? `m16[(a + sd[i]) >> 1] = ${v};` : `m8[(a + sd[i]) | 0] = ${v};`);
-        break;
-      }
-      case 0x03: // MISC-MEM: FENCE is nothing here; FENCE.I ends the trace and tells the dispatcher
-        if (f3 === 0) break;
-        if (f3 !== 1) { ok = false; break; }
-        lines.push(exit(k + 1, EXIT_FENCE_I, h(next)));
-        end = true;
-        break;
-      case 0x1b: { // JAL
-        const target = (cur + immJ(insn)) | 0;
-        if ((target & 3) !== 0) { ok = false; break; }
-        def(rd, h(next));
+      if (count > len) len = count;
+      return `{ n = (n + ${count}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`;
+    };
+    for (;;) {
+      if (arm !== null && cur === arm.jalPc) { // end of the first arm of an if-else: its jal
+        seen.add(cur);
+        lines.push(`n = (n - ${arm.skipB}) | 0; } else { n = (n - ${arm.skipA}) | 0;`);
         k++;
-        cur = target;
-        continue; // follow it: the trace goes on at the target (a new page ends it)
+        size++;
+        cur = (cur + 4) | 0;
+        arm.jalPc = 1;
+        continue;
       }
-      case 0x19: { // JALR
-        if (f3 !== 0) { ok = false; break; }
-        lines.push(`t = (${use(rs1)} + ${h(imm12(insn))}) & -2;`);
-        lines.push(`if ((t & 3) !== 0) ${bailHere}`);
-        def(rd, h(next));
-        lines.push(exit(k + 1, EXIT_NORMAL, 't'));
-        end = true;
-        break;
+      if (arm !== null && cur === arm.join) {
+        lines.push(arm.diamond ? '}' : `} else { n = (n - ${arm.skipA}) | 0; }`);
+        line = arm.join; // the interpreter's span that goes on from here starts there (or before, in the arm)
+        arm = null;
       }
-      case 0x18: { // BRANCH
-        const a = use(rs1), b = use(rs2);
-        let cond: string;
-        switch (f3) {
-          case 0: cond = `${a} === ${b}`; break;
-          case 1: cond = `${a} !== ${b}`; break;
-          case 4: cond = `${a} < ${b}`; break;
-          case 5: cond = `${a} >= ${b}`; break;
-          case 6: cond = `(${a} >>> 0) < (${b} >>> 0)`; break;
-          case 7: cond = `(${a} >>> 0) >= (${b} >>> 0)`; break;
-          default: cond = ''; break;
+      if (cur === start && k > 0) {
+        // Back to the top by falling through or a jump: a loop, as for a branch to it.
+        lines.push(loopBack(k));
+        return true;
+      }
+      // Arms are sized to fit before they are taken in: the budgets end a path only outside one.
+      if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)
+        || (arm === null && (size >= MAX_TREE || (k > 0 && hints.isHead?.(cur) === true)))) {
+        lines.push(exit(k, EXIT_NORMAL, cur));
+        return true;
+      }
+      seen.add(cur);
+      const insn = word(cur) | 0;
+      const rd = (insn >>> 7) & 31;
+      const rs1 = (insn >>> 15) & 31;
+      const rs2 = (insn >>> 20) & 31;
+      const f3 = (insn >>> 12) & 7;
+      const f7 = insn >>> 25;
+      const next: number = (cur + 4) | 0;
+      let ok = true;
+      let end = false;
+      let branch = false;
+      const bailHere = (): string => exit(k, EXIT_BAIL, cur);
+      switch (((insn >>> 2) & 0x1f) | (((insn & 3) ^ 3) << 5)) {
+        case 0x04: { // OP-IMM
+          const a = use(rs1), imm = imm12(insn);
+          switch (f3) {
+            case 0: def(rd, `(${a} + ${h(imm)}) | 0`); break;
+            case 7: def(rd, `${a} & ${h(imm)}`); break;
+            case 4: def(rd, `${a} ^ ${h(imm)}`); break;
+            case 6: def(rd, `${a} | ${h(imm)}`); break;
+            case 2: def(rd, `${a} < ${h(imm)} ? 1 : 0`); break;
+            case 3: def(rd, `(${a} >>> 0) < ${imm >>> 0} ? 1 : 0`); break;
+            case 1: if (f7 === 0) def(rd, `${a} << ${rs2}`); else ok = false; break;
+            default: // 5
+              if (f7 === 0) def(rd, `(${a} >>> ${rs2}) | 0`);
+              else if (f7 === 0x20) def(rd, `${a} >> ${rs2}`);
+              else ok = false;
+              break;
+          }
+          break;
         }
-        const target: number = (cur + immB(insn)) | 0;
-        if (cond === '' || (target & 3) !== 0) { ok = false; break; }
-        if (follow !== undefined && follow.has(cur) && target !== start) {
-          // Usually taken: the trace goes on at the target; not taken is the exit.
-          lines.push(`if (!(${cond})) ${exit(k + 1, EXIT_NORMAL, h(next))}`);
-          followed = true;
-          followCloses = false;
+        case 0x0c: { // OP
+          const a = use(rs1), b = use(rs2);
+          switch ((f7 << 3) | f3) {
+            case 0x000: def(rd, `(${a} + ${b}) | 0`); break;
+            case 0x100: def(rd, `(${a} - ${b}) | 0`); break;
+            case 0x004: def(rd, `${a} ^ ${b}`); break;
+            case 0x006: def(rd, `${a} | ${b}`); break;
+            case 0x007: def(rd, `${a} & ${b}`); break;
+            case 0x001: def(rd, `${a} << ${b}`); break;
+            case 0x005: def(rd, `(${a} >>> ${b}) | 0`); break;
+            case 0x105: def(rd, `${a} >> ${b}`); break;
+            case 0x002: def(rd, `${a} < ${b} ? 1 : 0`); break;
+            case 0x003: def(rd, `(${a} >>> 0) < (${b} >>> 0) ? 1 : 0`); break;
+            case 0x008: def(rd, `Math.imul(${a}, ${b})`); break;
+            case 0x009: def(rd, `mulh(${a}, ${b}) | 0`); break;
+            case 0x00a: def(rd, `mulhsu(${a}, ${b}) | 0`); break;
+            case 0x00b: def(rd, `mulhu(${a}, ${b}) | 0`); break;
+            case 0x00c: def(rd, `${b} === 0 ? -1 : (${a} === -2147483648 && ${b} === -1) ? ${a} : (${a} / ${b}) | 0`); break;
+            case 0x00d: def(rd, `${b} === 0 ? -1 : ((${a} >>> 0) / (${b} >>> 0)) | 0`); break;
+            case 0x00e: def(rd, `${b} === 0 ? ${a} : ${b} === -1 ? 0 : (${a} % ${b}) | 0`); break;
+            case 0x00f: def(rd, `${b} === 0 ? ${a} : ((${a} >>> 0) % (${b} >>> 0)) | 0`); break;
+            default: ok = false; break;
+          }
+          break;
+        }
+        case 0x0d: // LUI
+          def(rd, h(insn & 0xfffff000));
+          break;
+        case 0x05: // AUIPC
+          def(rd, h((cur + (insn & 0xfffff000)) | 0));
+          break;
+        case 0x00: { // LOAD
+          if (f3 === 3 || f3 > 5) { ok = false; break; }
+          const a = use(rs1);
+          const mask = f3 === 2 ? 0xfffff003 : (f3 & 3) === 1 ? 0xfffff001 : 0xfffff000;
+          lines.push(`a = (${a} + ${h(imm12(insn))}) | 0; i = (a >>> 12) & 511;`);
+          lines.push(`if (lt[i] !== (a & ${h(mask | 0)})) ${bailHere()}`);
+          const at = f3 === 2 ? 'm32[(a + ld[i]) >> 2]' : (f3 & 3) === 1 ? 'm16[(a + ld[i]) >> 1]' : 'm8[(a + ld[i]) | 0]';
+          if (rd !== 0) {
+            const v = f3 === 0 ? `(${at} << 24) >> 24` : f3 === 1 ? `(${at} << 16) >> 16` : `${at} | 0`;
+            def(rd, v);
+          }
+          break;
+        }
+        case 0x08: { // STORE
+          if (f3 > 2) { ok = false; break; }
+          const a = use(rs1), v = use(rs2);
+          const mask = f3 === 2 ? 0xfffff003 : f3 === 1 ? 0xfffff001 : 0xfffff000;
+          lines.push(`a = (${a} + ${h(immS(insn))}) | 0; i = (a >>> 12) & 511;`);
+          lines.push(`if (st[i] !== (a & ${h(mask | 0)})) ${bailHere()}`);
+          lines.push(f3 === 2 ? `m32[(a + sd[i]) >> 2] = ${v};` : f3 === 1 ? `m16[(a + sd[i]) >> 1] = ${v};` : `m8[(a + sd[i]) | 0] = ${v};`);
+          break;
+        }
+        case 0x03: // MISC-MEM: FENCE is nothing here; FENCE.I ends the trace and tells the dispatcher
+          if (f3 === 0) break;
+          if (f3 !== 1) { ok = false; break; }
+          lines.push(exit(k + 1, EXIT_FENCE_I, next));
+          end = true;
+          break;
+        case 0x1b: { // JAL
+          const target = (cur + immJ(insn)) | 0;
+          if ((target & 3) !== 0) { ok = false; break; }
+          def(rd, h(next));
           k++;
-          cur = target;
-          continue;
+          size++;
+          cur = line = target;
+          continue; // follow it: the trace goes on at the target (a new page ends it)
         }
-        const aLen: number = (target - next) >> 2;
-        if (arm === null && target > next && aLen <= MAX_ARM && (target & 0xfffff000) === page) {
-          let simple = true;
-          for (let p = next; p < target - 4 && simple; p += 4) simple = isSimple(word(p)) && !seen.has(p);
-          const last = word((target - 4) | 0) | 0;
-          const join = (target - 4 + immJ(last)) | 0;
-          const bLen = (join - target) >> 2;
-          simple &&= !seen.has((target - 4) | 0);
-          if (simple && isSimple(last)) { // if
-            if (k + 1 + aLen < MAX_TRACE) {
-              lines.push(`if (!(${cond})) {`);
-              arm = { jalPc: 1, join: target, skipA: aLen, skipB: 0, diamond: false };
-              break;
-            }
-          } else if (simple && (last & 0xfff) === 0x06f && join > target && bLen <= MAX_ARM
-            && (join & 0xfffff000) === page && k + 1 + aLen + bLen < MAX_TRACE) { // if-else: the arm ends in jal x0
-            let simpleB = true;
-            for (let p = target; p < join && simpleB; p += 4) simpleB = isSimple(word(p)) && !seen.has(p);
-            if (simpleB) {
-              lines.push(`if (!(${cond})) {`);
-              arm = { jalPc: (target - 4) | 0, join, skipA: aLen, skipB: bLen, diamond: true };
-              break;
+        case 0x19: { // JALR
+          if (f3 !== 0) { ok = false; break; }
+          lines.push(`t = (${use(rs1)} + ${h(imm12(insn))}) & -2;`);
+          lines.push(`if ((t & 3) !== 0) ${bailHere()}`);
+          def(rd, h(next));
+          lines.push(exit(k + 1, EXIT_NORMAL, 't'));
+          end = true;
+          break;
+        }
+        case 0x18: { // BRANCH
+          const a = use(rs1), b = use(rs2);
+          let cond: string;
+          switch (f3) {
+            case 0: cond = `${a} === ${b}`; break;
+            case 1: cond = `${a} !== ${b}`; break;
+            case 4: cond = `${a} < ${b}`; break;
+            case 5: cond = `${a} >= ${b}`; break;
+            case 6: cond = `(${a} >>> 0) < (${b} >>> 0)`; break;
+            case 7: cond = `(${a} >>> 0) >= (${b} >>> 0)`; break;
+            default: cond = ''; break;
+          }
+          const target: number = (cur + immB(insn)) | 0;
+          if (cond === '' || (target & 3) !== 0) { ok = false; break; }
+          branch = true;
+          const aLen: number = (target - next) >> 2;
+          if (target > next && aLen <= MAX_ARM && (target & 0xfffff000) === page) {
+            let simple = true;
+            for (let p = next; p < target - 4 && simple; p += 4) simple = isSimple(word(p)) && !seen.has(p);
+            const last = word((target - 4) | 0) | 0;
+            const join = (target - 4 + immJ(last)) | 0;
+            const bLen = (join - target) >> 2;
+            simple &&= !seen.has((target - 4) | 0);
+            if (simple && isSimple(last)) { // if
+              if (k + 1 + aLen < MAX_TRACE) {
+                lines.push(`if (!(${cond})) {`);
+                arm = { jalPc: 1, join: target, skipA: aLen, skipB: 0, diamond: false };
+                break;
+              }
+            } else if (simple && (last & 0xfff) === 0x06f && join > target && bLen <= MAX_ARM
+              && (join & 0xfffff000) === page && k + 1 + aLen + bLen < MAX_TRACE) { // if-else: the arm ends in jal x0
+              let simpleB = true;
+              for (let p = target; p < join && simpleB; p += 4) simpleB = isSimple(word(p)) && !seen.has(p);
+              if (simpleB) {
+                lines.push(`if (!(${cond})) {`);
+                arm = { jalPc: (target - 4) | 0, join, skipA: aLen, skipB: bLen, diamond: true };
+                break;
+              }
             }
           }
+          if (target === start) {
+            // Back to the top: another pass if a whole one still fits in room.
+            lines.push(`if (${cond}) ${loopBack(k + 1)}`);
+          } else if (size < MAX_TREE && hints.takenIn?.(line, cur) === true) {
+            // Often taken: the taken side is a path of the tree too.
+            const taken: PathCode = { items: [] };
+            lines.push(`if (${cond}) {`, taken, '}');
+            queue.push({ code: taken, cur: target, k: k + 1, seen: new Set(seen), line: target });
+          } else {
+            lines.push(`if (${cond}) ${exit(k + 1, EXIT_NORMAL, target)}`);
+          }
+          break;
         }
-        if (target === start) {
-          // Back to the top: another pass if a whole one still fits in room.
-          loops = true;
-          if (followed) followCloses = true;
-          lines.push(`if (${cond}) { n = (n + ${k + 1}) | 0; if (n + LEN <= room) continue; pc = ${h(start)}; break L; }`);
-        } else {
-          // SIDE: a side-exit flag, dropped below if the trace loops anyway.
-          lines.push(`if (${cond}) ${reportSides ? exit(k + 1, EXIT_SIDE + ((cur & 0xfff) >>> 2), h(target)).replace('f =', 'SIDE f =') : exit(k + 1, EXIT_NORMAL, h(target))}`);
-        }
-        break;
+        default:
+          ok = false;
+          break;
       }
-      default:
-        ok = false;
-        break;
+      if (!ok) {
+        if (k === 0) return false;
+        lines.push(exit(k, EXIT_NORMAL, cur));
+        return true;
+      }
+      k++;
+      size++;
+      if (end) return true;
+      if (branch) line = next;
+      cur = next;
     }
-    if (!ok) {
-      if (k === 0) return null;
-      lines.push(exit(k, EXIT_NORMAL, h(cur)));
-      break;
-    }
-    k++;
-    if (end) break;
-    cur = next;
-  }
+  };
 
-  // A loop's pass is k instructions only if the back branch is its last; the
-  // LEN guard uses the longest path, which is what the dispatcher checks too.
-  const len = k === 0 ? 1 : k;
+  for (let q = 0; q < queue.length; q++) if (!walk(queue[q]!)) return null;
+
+  const lines: string[] = [];
+  const flatten = (p: PathCode): void => {
+    for (const it of p.items) if (typeof it === 'string') lines.push(it); else flatten(it);
+  };
+  flatten(root);
   const regs = [...used].sort((p, q) => p - q);
   const wb = [...written].sort((p, q) => p - q).map((r) => `x[${r}] = r${r};`).join(' ');
   const decl = regs.length > 0 ? `let ${regs.map((r) => `r${r} = x[${r}] | 0`).join(', ')};` : '';
+  // The LEN guard of a loop uses the longest path, which is what the dispatcher checks too.
   const body = [
     decl,
     'let n = 0, f = 0, pc = 0, a = 0, i = 0, t = 0;',
@@ -343,10 +381,6 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
     ...lines,
     '}',
     `${wb} out[0] = n; out[1] = f; return pc;`,
-  ].join('\n').replace(/\bLEN\b/g, String(len))
-    // A trace that loops leaves at a taken branch once per run, after many
-    // passes: those exits are no vote for following the branch (on CoreMark,
-    // following such a loop's break made more dispatches, 10.3M to 11.3M).
-    .replace(/SIDE (f = \d+; )?/g, loops ? '' : '$1');
-  return { body, len, followCloses };
+  ].join('\n').replace(/\bLEN\b/g, String(len));
+  return { body, len, paths: queue.length };
 }

@@ -10,7 +10,10 @@
 //    compile.ts: a block reads no privilege or CSR), so satp, priv and
 //    sfence.vma need no flush here: a new mapping gives a new host address
 //    through the fetch TLB, which the hart flushes on every context change.
-//  - A trace lies on one page. A host page that holds a translation is a
+//  - A trace lies on one page, and is compiled once from what the interpreter
+//    saw of its code (which branches it took): a new function costs V8 its
+//    tiers again, and CoreMark's run is over before most are optimized.
+//  - A host page that holds a translation is a
 //    "code page": no store TLB entry maps it (dropped when the page becomes one,
 //    and Hart.translateSlow calls invalidatePage before it hands out a store
 //    translation to it), so every store into translated code, by the hart or a
@@ -30,7 +33,7 @@
 //    only reads mip and the timer to decide: MTIP is the interpreter's to set
 //    at its boundary, so the state after run() is the same on both engines.
 
-import { compileTrace, EXIT_BAIL, EXIT_FENCE_I, EXIT_SIDE, MAX_TRACE, type CompiledSource } from './compile.js';
+import { compileTrace, EXIT_BAIL, EXIT_FENCE_I, MAX_TRACE } from './compile.js';
 import { mulh, mulhsu, mulhu, MAX_BUDGET, STOP_BUDGET, TLB_SIZE, type Hart } from '../hart.js';
 import { MIP_MTIP } from '../csr.js';
 
@@ -42,12 +45,6 @@ export interface JitOptions {
    * phase (1 compiles every block on first sight).
    */
   threshold?: number;
-  /**
-   * Net side exits at one taken branch of a compiled trace (a majority vote
-   * over its side exits) after which the trace is recompiled to follow that
-   * branch. Default FOLLOW_AFTER; tests set it low.
-   */
-  followAfter?: number;
 }
 
 type BlockFn = (room: number) => number;
@@ -63,15 +60,9 @@ interface Block {
   span: number;
   /** Dispatches so far; -1 once the compiler has answered. */
   count: number;
-  /** Branches its trace follows when taken (see TraceHints.follow), or null. */
-  follow: Set<number> | null;
-  /** Times it was recompiled to follow a branch (at most MAX_FOLLOWS). */
-  follows: number;
-  /** Dispatches of its current function. */
-  runs: number;
-  /** Majority vote over its side exits: the EXIT_SIDE flag in the lead and its net count. */
-  side: number;
-  sideVotes: number;
+  /** Interpreter runs of its span, and how many of them left it by a taken branch (or a jump). */
+  visits: number;
+  taken: number;
 }
 
 /**
@@ -100,34 +91,33 @@ const CACHE_MASK = CACHE_SIZE - 1;
 const MAX_PAGE_INVALIDATIONS = 64;
 
 /**
- * A trace's side exits decide which of its branches it follows: after
- * FOLLOW_AFTER net exits at one branch (a majority vote over its side exits
- * since it was compiled) that are also 3/4 of its runs, it is recompiled
- * through that branch if that closes a loop, at most MAX_FOLLOWS times (each
- * is a new function for V8 to compile). A Linux boot's init spends 75M
+ * Before a trace is compiled, the interpreter has run each straight line
+ * (span) of its code many times: a branch taken in at least 1/TAKEN_SHARE of
+ * TAKEN_SAMPLES or more runs of its span has its taken side in the tree.
+ * A taken branch a trace leaves by costs a return to the dispatcher, a lookup
+ * and the next block's loads of the registers: on CoreMark's state machine
+ * they were 7.0M of 10.1M dispatches. A Linux boot's init spends 75M
  * dispatches in a verify loop whose if is usually skipped: two traces a pass,
- * none once its branch is followed (the trace loops).
+ * none once the trace takes that branch in (it loops).
  */
-const FOLLOW_AFTER = 256;
-const MAX_FOLLOWS = 3;
-/** Runs of one function after which its side exits no longer vote (each vote costs a call). */
-const FOLLOW_WINDOW = 64 * FOLLOW_AFTER;
+const TAKEN_SAMPLES = 16;
+const TAKEN_SHARE = 8;
 
-const NO_BLOCK: Block = { pc: 1, host: -1, fn: null, len: 1, span: 1, count: -1, follow: null, follows: MAX_FOLLOWS, runs: 0, side: 0, sideVotes: 0 };
+const NO_BLOCK: Block = { pc: 1, host: -1, fn: null, len: 1, span: 1, count: -1, visits: 0, taken: 0 };
 
 export class Jit {
   readonly threshold: number;
-  private readonly followAfter: number;
   /** Cold runs a page gets before its blocks are counted (none when the threshold is given). */
   private readonly pageWarm: number;
   /** Translations compiled, and pages invalidated (for dump and tests). */
   compiled = 0;
-  /** Instructions run by compiled blocks, up to the last return from run(). */
+  /** Instructions run by compiled blocks, and calls of their functions, up to the last return from run(). */
   compiledInsns = 0;
+  dispatches = 0;
   invalidations = 0;
   flushes = 0;
-  /** Recompilations to follow a usually-taken branch. */
-  followed = 0;
+  /** Taken sides of branches compiled into trace trees (paths past the first). */
+  takenIn = 0;
   private readonly blocks = new Map<number, Block>();
   /** Direct-mapped front of `blocks`, by host address. */
   private readonly cacheTag = new Int32Array(CACHE_SIZE).fill(-1);
@@ -145,7 +135,6 @@ export class Jit {
   constructor(private readonly hart: Hart, opts: JitOptions = {}) {
     this.threshold = Math.max(1, opts.threshold ?? DEFAULT_THRESHOLD);
     this.pageWarm = opts.threshold === undefined ? PAGE_WARM : 0;
-    this.followAfter = Math.max(1, opts.followAfter ?? FOLLOW_AFTER);
     this.codePage = new Uint8Array(Math.ceil(hart.mem8.length / 4096));
     this.pageHeat = new Uint8Array(this.codePage.length);
     this.factoryArgs = [hart.regs, hart.mem8, hart.mem16, hart.mem32, hart.loadTag, hart.loadDelta,
@@ -162,9 +151,11 @@ export class Jit {
     let pc = hart.pc | 0;
     let n = 0;
     let pend = 0; // instructions run by blocks, not yet in the counters
+    let calls = 0;
     let limit = 0;
     let interpNext = true; // the first step is the interpreter's: it takes pending interrupts
     let span = 1;
+    let visited: Block | null = null; // the block whose span the interpreter is about to run
     for (;;) {
       if (!interpNext) {
         const idx = (pc >>> 12) & (TLB_SIZE - 1);
@@ -184,7 +175,7 @@ export class Jit {
               const room = (limit - n) | 0;
               if (b.len <= room) {
                 pc = fn(room) | 0;
-                b.runs++;
+                calls++;
                 const k = out[0]!;
                 n = (n + k) | 0;
                 pend = (pend + k) | 0;
@@ -192,18 +183,19 @@ export class Jit {
                 if (flag !== 0) {
                   if (flag === EXIT_BAIL) interpNext = true;
                   else if (flag === EXIT_FENCE_I) this.flushAll();
-                  else if (b.follows < MAX_FOLLOWS) this.sideExit(b, flag); // EXIT_SIDE + offset
                 }
                 continue;
               }
             } else {
               span = b.span;
               if (b.count >= 0 && ++b.count >= this.threshold) this.compile(b);
+              else visited = b;
             }
           }
         }
       }
       if (n >= cap) {
+        this.dispatches += calls;
         this.compiledInsns += pend;
         this.settle(pend);
         hart.pc = pc;
@@ -218,7 +210,16 @@ export class Jit {
       const stop = hart.interp(span < left ? span : left);
       n = (n + hart.lastRunInsns) | 0;
       pc = hart.pc | 0;
+      if (visited !== null) {
+        // Which way its last instruction went: what the compiler asks of a branch (takenIn).
+        if (hart.lastRunInsns === span) {
+          visited.visits++;
+          if (pc !== ((visited.pc + (span << 2)) | 0)) visited.taken++;
+        }
+        visited = null;
+      }
       if (stop !== STOP_BUDGET) {
+        this.dispatches += calls;
         hart.lastRunInsns = n;
         return stop;
       }
@@ -250,7 +251,7 @@ export class Jit {
     let b = this.blocks.get(host);
     if (b === undefined || b.pc !== pc) {
       if (b !== undefined) this.dropBlock(b);
-      b = { pc, host, fn: null, len: 1, span: this.scanSpan(host), count: 0, follow: null, follows: 0, runs: 0, side: 0, sideVotes: 0 };
+      b = { pc, host, fn: null, len: 1, span: this.scanSpan(host), count: 0, visits: 0, taken: 0 };
       this.blocks.set(host, b);
       if (this.pageInvalidations.get(host >>> 12)! >= MAX_PAGE_INVALIDATIONS) b.count = -1;
     }
@@ -273,55 +274,29 @@ export class Jit {
     return k;
   }
 
-  private source(b: Block, follow: ReadonlySet<number> | null): CompiledSource | null {
+  /** Compiles b's trace from the current bytes; false if its first instruction cannot be. */
+  private translate(b: Block): boolean {
     const mem32 = this.hart.mem32;
     const delta = (b.host - b.pc) | 0;
-    return compileTrace(b.pc, (pc) => mem32[((pc + delta) | 0) >> 2]!,
-      { ...(follow !== null ? { follow } : {}), reportSides: b.follows < MAX_FOLLOWS });
-  }
-
-  /** Compiles b's trace from the current bytes; false if its first instruction cannot be. */
-  private translate(b: Block, src = this.source(b, b.follow)): boolean {
+    const src = compileTrace(b.pc, (pc) => mem32[((pc + delta) | 0) >> 2]!, {
+      isHead: (at) => {
+        const s = this.blocks.get((at + delta) | 0);
+        return s !== undefined && s.pc === at && s.fn !== null;
+      },
+      takenIn: (start, at) => {
+        const s = this.blocks.get((start + delta) | 0);
+        if (s === undefined || s.pc !== start || ((s.pc + ((s.span - 1) << 2)) | 0) !== at) return false;
+        return s.visits >= TAKEN_SAMPLES && s.taken * TAKEN_SHARE >= s.visits;
+      },
+    });
     if (src === null) return false;
     const factory = new Function('x', 'm8', 'm16', 'm32', 'lt', 'ld', 'st', 'sd', 'mulh', 'mulhsu', 'mulhu', 'out',
       `"use strict"; return function blk(room) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
     b.fn = factory(...this.factoryArgs);
     b.len = src.len;
-    b.runs = 0;
-    b.side = 0;
-    b.sideVotes = 0;
     this.compiled++;
+    this.takenIn += src.paths - 1;
     return true;
-  }
-
-  /** A compiled b left at a taken branch (flag: EXIT_SIDE + its word offset in the page). */
-  private sideExit(b: Block, flag: number): void {
-    if (b.runs > FOLLOW_WINDOW) { // no branch stood out: stop voting (its function still reports)
-      b.follows = MAX_FOLLOWS;
-      return;
-    }
-    if (b.side === flag) {
-      // Net votes are at most that branch's exits: at 3/4 of the runs it is the usual way out.
-      if (++b.sideVotes < this.followAfter || b.sideVotes * 4 < b.runs * 3 || b.fn === null) return;
-      // Only a branch whose taken path comes back to the trace's start is worth
-      // a new function: on CoreMark, following any usual side exit made more
-      // dispatches (10.3M to 14.9M) and cost 0.2 s CPU of V8 recompiling.
-      const follow = new Set(b.follow);
-      follow.add((b.pc & 0xfffff000) | ((flag - EXIT_SIDE) << 2));
-      b.follows++;
-      const src = this.source(b, follow);
-      if (src === null || !src.followCloses) {
-        b.follows = MAX_FOLLOWS; // not a loop: the block keeps its function and stops voting
-        return;
-      }
-      // Its page is a code page with b in its list already: only the function changes.
-      b.follow = follow;
-      this.followed++;
-      this.translate(b, src);
-    } else if (--b.sideVotes <= 0) {
-      b.side = flag;
-      b.sideVotes = 1;
-    }
   }
 
   private compile(b: Block): void {
@@ -388,6 +363,6 @@ export class Jit {
   }
 
   dump(): string {
-    return `jit: ${this.blocks.size} block starts, ${this.compiled} compiled (${this.followed} to follow a branch), ${this.invalidations} page invalidations, ${this.flushes} flushes`;
+    return `jit: ${this.blocks.size} block starts, ${this.compiled} compiled, ${this.dispatches} calls of them (${this.takenIn} taken branches in their trees), ${this.invalidations} page invalidations, ${this.flushes} flushes`;
   }
 }
