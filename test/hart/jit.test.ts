@@ -271,6 +271,33 @@ describe('block compiler: the shape of a trace tree', () => {
   });
 });
 
+describe('block compiler: a trace that ends at another runs it', () => {
+  it('two traces a pass, one dispatch a pass, the same results', () => {
+    // B: addi x5,x5,1; bltu x5,x7,A; ebreak. A: addi x6,x6,1; jal B. B is
+    // compiled first (its side exit is not taken in at threshold 1), so A ends
+    // at B's start, and its epilogue runs B instead of returning.
+    const prog = [A.addi(5, 5, 1), A.bltu(5, 7, 8), A.ebreak(), A.addi(6, 6, 1), A.jal(0, -16)];
+    const runs: unknown[] = [];
+    for (const jit of [undefined, { threshold: 1 }]) {
+      const m = new BareMachine({ ramSize: RAM, ...(jit ? { jit } : {}) });
+      m.loadWords(CODE, prog);
+      m.loadWords(HANDLER, [A.wfi(), A.jal(0, -4)]);
+      m.hart.mtvec = HANDLER;
+      m.hart.pc = CODE;
+      m.hart.regs[7] = 1000;
+      const stops = [m.run(1234), m.run(5000)];
+      const h = m.hart;
+      runs.push({ stops, pc: h.pc, regs: Array.from(h.regs), instret: h.instret, mcause: h.mcause });
+      if (jit) {
+        expect(h.jit!.dispatches).toBeLessThan(1100); // ~1000 passes; 2,000 without the chain
+        expect(h.jit!.dispatches).toBeGreaterThan(900);
+      }
+    }
+    expect(runs[1]).toEqual(runs[0]);
+    expect((runs[0] as { regs: number[] }).regs[6]).toBe(999);
+  });
+});
+
 describe('block compiler: self-modifying code and host writes', () => {
   it('a store into the running block is seen by the next pass', () => {
     // loop: addi x5,x5,1; sw x6, 8(x2) (rewrites the third word); addi x7,x7,1 → becomes addi x7,x7,100

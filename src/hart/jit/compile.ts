@@ -26,9 +26,16 @@
 //    the dispatcher allows before the next boundary: budget or timer), so an
 //    interrupt is never taken later than the interpreter would take it.
 //  - The instruction count of every exit is a literal (passes * len + index).
+//  - A path that ends where another compiled trace starts may run it from
+//    the epilogue, after the write-back, if its longest path fits in what is
+//    left of room: the count it reports is its own plus the callee's, the
+//    flag and pc the callee's. At most MAX_LINK_DEPTH deep, then the
+//    dispatcher runs the next one.
 
 /** Longest trace, in instructions. */
 export const MAX_TRACE = 64;
+/** Traces run one from another's epilogue (a chain) before one returns to the dispatcher. */
+export const MAX_LINK_DEPTH = 8;
 
 /** out[1] after a block: ended at a branch, a jump or the end of the trace. */
 export const EXIT_NORMAL = 0;
@@ -57,12 +64,17 @@ export interface TraceHints {
 }
 
 export interface CompiledSource {
-  /** Body of `function (room)`, with x, m8, m16, m32, lt, ld, st, sd, mulh, mulhsu, mulhu, out in scope. */
+  /** Body of `function (room, depth)`, with x, m8, m16, m32, lt, ld, st, sd, mulh, mulhsu, mulhu, out, lb, call in scope. */
   body: string;
   /** Instructions on the longest path through the trace (what one pass may execute). */
   len: number;
   /** Paths in the tree (1 + the branches taken in). */
   paths: number;
+  /**
+   * Virtual pcs of the other traces its paths end at (TraceHints.isHead), in
+   * the order of `lb`: the epilogue reads lb[i].fn and lb[i].len to run one.
+   */
+  links: number[];
 }
 
 const h = (v: number): string => (v < 0 ? `(${v})` : String(v));
@@ -134,6 +146,8 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
     if (r !== 0) used.add(r);
     return R(r);
   };
+  /** Starts of other traces that paths end at (lk = index + 1). */
+  const links: number[] = [];
   const root: PathCode = { items: [] };
   const queue: PathStart[] = [{ code: root, cur: pc, k: 0, seen: new Set(), line: pc }];
 
@@ -179,9 +193,16 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
         lines.push(loopBack(k));
         return true;
       }
+      if (arm === null && k > 0 && (cur & 0xfffff000) === page && hints.isHead?.(cur) === true) {
+        // Another trace's start: the epilogue may run that trace (lk names it).
+        let id = links.indexOf(cur) + 1;
+        if (id === 0) id = links.push(cur);
+        if (k > len) len = k;
+        lines.push(`{ n = (n + ${k}) | 0; pc = ${h(cur)}; lk = ${id}; break L; }`);
+        return true;
+      }
       // Arms are sized to fit before they are taken in: the budgets end a path only outside one.
-      if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur)
-        || (arm === null && (size >= MAX_TREE || (k > 0 && hints.isHead?.(cur) === true)))) {
+      if (k >= MAX_TRACE || (cur & 0xfffff000) !== page || seen.has(cur) || (arm === null && size >= MAX_TREE)) {
         lines.push(exit(k, EXIT_NORMAL, cur));
         return true;
       }
@@ -376,11 +397,17 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
   // The LEN guard of a loop uses the longest path, which is what the dispatcher checks too.
   const body = [
     decl,
-    'let n = 0, f = 0, pc = 0, a = 0, i = 0, t = 0;',
+    `let n = 0, f = 0, pc = 0, a = 0, i = 0, t = 0${links.length > 0 ? ', lk = 0' : ''};`,
     loops ? 'L: for (;;) {' : 'L: {',
     ...lines,
     '}',
-    `${wb} out[0] = n; out[1] = f; return pc;`,
+    wb,
+    // A path that ended at another trace's start runs it from here (the
+    // registers are in x) while room and the depth allow: one return to the
+    // dispatcher and its lookup saved.
+    links.length > 0 ? `if (lk !== 0 && depth < ${MAX_LINK_DEPTH}) { const b = lb[lk - 1], g = b.fn;
+      if (g !== null && n + b.len <= room) { pc = call(g, room - n, depth + 1); out[0] = (out[0] + n) | 0; return pc; } }` : '',
+    'out[0] = n; out[1] = f; return pc;',
   ].join('\n').replace(/\bLEN\b/g, String(len));
-  return { body, len, paths: queue.length };
+  return { body, len, paths: queue.length, links };
 }

@@ -47,21 +47,23 @@ export interface JitOptions {
   threshold?: number;
 }
 
-type BlockFn = (room: number) => number;
+type BlockFn = (room: number, depth: number) => number;
 
 /**
- * The one call site of every compiled block. V8 inlines a call whose feedback
- * has seen one target, and deoptimizes the caller (the dispatcher, Jit.run)
- * when a second comes; it is compiled again each time (about 10 ms of
- * TurboFan). Calls of two functions here at load time leave the feedback
- * megamorphic (enough of them that V8 has allocated the feedback vector).
+ * The one call site of every compiled block (from the dispatcher, and from a
+ * block's epilogue that runs the next trace). V8 inlines a call whose feedback
+ * has seen one target: it deoptimized the dispatcher (Jit.run) when a second
+ * came, and compiled it again (about 10 ms of TurboFan), and a block would get
+ * the next trace compiled into it again. Calls of two functions here at load
+ * time leave the feedback megamorphic (enough of them that V8 has allocated
+ * the feedback vector).
  */
-function callBlock(fn: BlockFn, room: number): number {
-  return fn(room);
+function callBlock(fn: BlockFn, room: number, depth: number): number {
+  return fn(room, depth);
 }
 {
   const two: BlockFn[] = [(room) => room, (room) => -room];
-  for (let i = 0; i < 1000; i++) callBlock(two[i & 1]!, i);
+  for (let i = 0; i < 1000; i++) callBlock(two[i & 1]!, i, 0);
 }
 
 interface Block {
@@ -189,7 +191,7 @@ export class Jit {
             if (fn !== null) {
               const room = (limit - n) | 0;
               if (b.len <= room) {
-                pc = callBlock(fn, room) | 0;
+                pc = callBlock(fn, room, 0) | 0;
                 calls++;
                 const k = out[0]!;
                 n = (n + k) | 0;
@@ -305,9 +307,12 @@ export class Jit {
       },
     });
     if (src === null) return false;
-    const factory = new Function('x', 'm8', 'm16', 'm32', 'lt', 'ld', 'st', 'sd', 'mulh', 'mulhsu', 'mulhu', 'out',
-      `"use strict"; return function blk(room) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
-    b.fn = factory(...this.factoryArgs);
+    const factory = new Function('x', 'm8', 'm16', 'm32', 'lt', 'ld', 'st', 'sd', 'mulh', 'mulhsu', 'mulhu', 'out', 'lb', 'call',
+      `"use strict"; return function blk(room, depth) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
+    // The traces it may run next, as Block objects: one dropped or recompiled
+    // later is seen through its fn (null while it has none).
+    const lb = src.links.map((pc) => this.blocks.get((pc + delta) | 0) ?? NO_BLOCK);
+    b.fn = factory(...this.factoryArgs, lb, callBlock);
     b.len = src.len;
     this.compiled++;
     this.takenIn += src.paths - 1;
