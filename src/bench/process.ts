@@ -9,6 +9,10 @@
 // on) and riscv-tests' Dhrystone, then our own benchmarks, which are what the
 // hart was tuned on and so are not evidence of its speed on compiled code.
 // `--elf FILE` (repeatable) adds programs built elsewhere.
+//
+// Last, CoreMark at 5000 iterations against the 1000 of the table: what a
+// further 1000 cost once start-up and the JIT's warm-up are paid, ours and
+// QEMU's, which tells the compiled code from the time it takes to get there.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -33,6 +37,10 @@ const DEFAULT_ELFS = [
   'bench-mem.elf',
   'bench-loop.elf',
 ];
+
+/** CoreMark at 5000 iterations (STEADY_BASE has 1000): the steady-state line. */
+const STEADY_ELF = 'coremark-5k.elf';
+const STEADY_BASE = 'coremark.elf';
 
 /** Wall seconds of one whole process. */
 function timeProcess(cmd: string, args: string[], expectStatus: number | null): number {
@@ -67,6 +75,7 @@ export function runProcessBench(ctx: BenchContext): void {
   const qemu = !ctx.noQemu && qemuAvailable();
   const files = [...DEFAULT_ELFS.map((f) => fileURLToPath(new URL(f, BIN))), ...(ctx.elfs ?? [])];
   const rows: string[][] = [];
+  let steadyBase: { ours: number; qemu: number } | undefined;
   ctx.log(`process: median of ${runs} whole-process runs each; load average at start ${loadavg()}`);
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
@@ -81,6 +90,7 @@ export function runProcessBench(ctx: BenchContext): void {
       const mips = (s: number) => (ip.insns / s / 1e6).toFixed(1);
       const cells = [basename(file), jit ? 'jit' : 'interp', String(ip.insns), ours.toFixed(3), mips(ours), mips(ip.cold), mips(ip.warm)];
       if (qemu) cells.push(q.toFixed(3), mips(q), (q / ours).toFixed(3) + 'x');
+      if (jit && basename(file) === STEADY_BASE) steadyBase = { ours, qemu: q };
       rows.push(cells);
       ctx.log(`  ${basename(file)}${jit ? ' --jit' : ''}: ${mips(ours)} MIPS as a process`);
     }
@@ -92,6 +102,22 @@ export function runProcessBench(ctx: BenchContext): void {
   ctx.log('MIPS = instructions / wall seconds. process: `node dist/cli.js run --bare [--jit] FILE`, start-up included;');
   ctx.log('in-proc cold: the first runBareElf of a fresh image in this process; warm: the median of three more.');
   ctx.log(qemu ? `qemu: ${QEMU} -machine spike -bios none, whole process; speed vs qemu = qemu s / process s.` : `qemu: ${ctx.noQemu ? 'skipped (--no-qemu)' : 'not on PATH'}`);
+  if (steadyBase !== undefined) steadyState(ctx, runs, qemu, steadyBase);
+}
+
+/** Seconds per 1000 CoreMark iterations past the first 1000 (--jit and QEMU), from the 5000-iteration build. */
+function steadyState(ctx: BenchContext, runs: number, qemu: boolean, base: { ours: number; qemu: number }): void {
+  const file = fileURLToPath(new URL(STEADY_ELF, BIN));
+  const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, [CLI, 'run', '--bare', '--jit', file], 0)));
+  const per = (ours - base.ours) / 4;
+  let line = `steady state: ${STEADY_ELF} --jit ${ours.toFixed(3)} s; each 1000 iterations past the first ${per.toFixed(3)} s`
+    + ` (the first 1000, start-up and warm-up included: ${base.ours.toFixed(3)} s)`;
+  if (qemu) {
+    const q = median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)));
+    const qper = (q - base.qemu) / 4;
+    line += `; QEMU ${qper.toFixed(3)} s (ours at ${(qper / per).toFixed(2)}x its speed there)`;
+  }
+  ctx.log(line);
 }
 
 function loadavg(): string {

@@ -156,6 +156,13 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
     const lines = from.code.items;
     const seen = from.seen;
     let { cur, k, line } = from;
+    /*
+     * A forward branch over a short arm of simple instructions (if), or over
+     * one that ends in a forward jal around a second arm (if-else), stays in
+     * the path as a JavaScript if. Counts stay literals: k counts every
+     * instruction of both arms as if all ran, and each side subtracts what it
+     * skipped.
+     */
     let arm: { jalPc: number; join: number; skipA: number; skipB: number; diamond: boolean } | null = null;
     const def = (r: number, expr: string): void => {
       if (r === 0) return;

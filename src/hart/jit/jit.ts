@@ -128,8 +128,9 @@ export class Jit {
   private readonly pageWarm: number;
   /** Translations compiled, and pages invalidated (for dump and tests). */
   compiled = 0;
-  /** Instructions run by compiled blocks, and calls of their functions, up to the last return from run(). */
+  /** Instructions run by compiled blocks, up to the last return from run(). */
   compiledInsns = 0;
+  /** Calls of compiled blocks by the dispatcher, up to the last return from run() (a chain of them is one). */
   dispatches = 0;
   invalidations = 0;
   flushes = 0;
