@@ -78,6 +78,8 @@ export interface CompiledSource {
 }
 
 const h = (v: number): string => (v < 0 ? `(${v})` : String(v));
+/** An effective address: base register (or '0') plus offset, without arithmetic where there is none. */
+const addr = (base: string, off: number): string => (base === '0' ? h(off) : off === 0 ? base : `(${base} + ${h(off)}) | 0`);
 const imm12 = (insn: number): number => insn >> 20;
 const immS = (insn: number): number => ((insn >> 25) << 5) | ((insn >>> 7) & 31);
 const immB = (insn: number): number => ((insn >> 31) << 12) | (((insn >>> 7) & 1) << 11)
@@ -229,7 +231,8 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
         case 0x04: { // OP-IMM
           const a = use(rs1), imm = imm12(insn);
           switch (f3) {
-            case 0: def(rd, `(${a} + ${h(imm)}) | 0`); break;
+            // li and mv (the most common instructions) need no arithmetic.
+            case 0: def(rd, rs1 === 0 ? h(imm) : imm === 0 ? a : `(${a} + ${h(imm)}) | 0`); break;
             case 7: def(rd, `${a} & ${h(imm)}`); break;
             case 4: def(rd, `${a} ^ ${h(imm)}`); break;
             case 6: def(rd, `${a} | ${h(imm)}`); break;
@@ -279,7 +282,7 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
           if (f3 === 3 || f3 > 5) { ok = false; break; }
           const a = use(rs1);
           const mask = f3 === 2 ? 0xfffff003 : (f3 & 3) === 1 ? 0xfffff001 : 0xfffff000;
-          lines.push(`a = (${a} + ${h(imm12(insn))}) | 0; i = (a >>> 12) & 511;`);
+          lines.push(`a = ${addr(a, imm12(insn))}; i = (a >>> 12) & 511;`);
           lines.push(`if (lt[i] !== (a & ${h(mask | 0)})) ${bailHere()}`);
           const at = f3 === 2 ? 'm32[(a + ld[i]) >> 2]' : (f3 & 3) === 1 ? 'm16[(a + ld[i]) >> 1]' : 'm8[(a + ld[i]) | 0]';
           if (rd !== 0) {
@@ -292,7 +295,7 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
           if (f3 > 2) { ok = false; break; }
           const a = use(rs1), v = use(rs2);
           const mask = f3 === 2 ? 0xfffff003 : f3 === 1 ? 0xfffff001 : 0xfffff000;
-          lines.push(`a = (${a} + ${h(immS(insn))}) | 0; i = (a >>> 12) & 511;`);
+          lines.push(`a = ${addr(a, immS(insn))}; i = (a >>> 12) & 511;`);
           lines.push(`if (st[i] !== (a & ${h(mask | 0)})) ${bailHere()}`);
           lines.push(f3 === 2 ? `m32[(a + sd[i]) >> 2] = ${v};` : f3 === 1 ? `m16[(a + sd[i]) >> 1] = ${v};` : `m8[(a + sd[i]) | 0] = ${v};`);
           break;
@@ -400,7 +403,9 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
   flatten(root);
   const regs = [...used].sort((p, q) => p - q);
   const wb = [...written].sort((p, q) => p - q).map((r) => `x[${r}] = r${r};`).join(' ');
-  const decl = regs.length > 0 ? `let ${regs.map((r) => `r${r} = x[${r}] | 0`).join(', ')};` : '';
+  // x is an Int32Array: its elements are int32 already (no `| 0`, which the
+  // unoptimized tiers pay for as a call).
+  const decl = regs.length > 0 ? `let ${regs.map((r) => `r${r} = x[${r}]`).join(', ')};` : '';
   // The LEN guard of a loop uses the longest path, which is what the dispatcher checks too.
   const body = [
     decl,

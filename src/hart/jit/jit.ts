@@ -180,14 +180,16 @@ export class Jit {
         span = 1;
         if (ftag[idx] === (pc & 0xfffff003)) {
           const host = (pc + fdel[idx]!) | 0;
-          const heat = this.pageHeat;
-          if (heat[host >>> 12]! < this.pageWarm) {
-            heat[host >>> 12]!++;
+          const ci = (host >>> 2) & CACHE_MASK;
+          let b = cblk[ci]!;
+          const hit = ctag[ci] === host && b.pc === pc;
+          // A block in the cache is on a warm page (lookup makes blocks only
+          // there, and heat never drops): the usual dispatch skips the test.
+          if (!hit && this.pageHeat[host >>> 12]! < this.pageWarm) {
+            this.pageHeat[host >>> 12]!++;
             span = COLD_RUN;
           } else {
-            const ci = (host >>> 2) & CACHE_MASK;
-            let b = cblk[ci]!;
-            if (ctag[ci] !== host || b.pc !== pc) b = this.lookup(host, pc, ci);
+            if (!hit) b = this.lookup(host, pc, ci);
             const fn = b.fn;
             if (fn !== null) {
               const room = (limit - n) | 0;
