@@ -34,7 +34,7 @@ export interface BareMachineOptions {
   watches?: PhysWatch[];
   mtimeDivisor?: number;
   hartId?: number;
-  /** Run the V8 warm-up of the interpreter first (default true, but never with `jit`; see warmup.ts). */
+  /** Run the V8 warm-up of the interpreter first (default true; with `jit` a short one; see warmup.ts). */
   warmUp?: boolean;
   /** The hart's block compiler (src/hart/jit); absent: interpreter only. */
   jit?: JitOptions;
@@ -122,8 +122,10 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
 
   constructor(opts: BareMachineOptions = {}) {
     // With the block compiler the interpreter runs only cold code, and the
-    // warm-up's V8 compile time costs more than it saves (CoreMark: ~60 ms).
-    if (opts.warmUp !== false && opts.jit === undefined) warmUpHart();
+    // whole warm-up costs more than it saves (CoreMark: ~60 ms); five passes
+    // still give V8 the feedback of every path, and it compiles Hart.interp
+    // 2 times instead of 3-4 (node --trace-opt, CoreMark --jit).
+    if (opts.warmUp !== false) warmUpHart(opts.jit === undefined ? 8_000 : 5);
     this.ramBase = phys(opts.ramBase ?? 0x80000000);
     this.ramSize = opts.ramSize ?? 128 << 20;
     if ((this.ramBase % 4096) !== 0 || (this.ramSize % 4096) !== 0) throw new Error('BareMachine: RAM must be page-aligned');

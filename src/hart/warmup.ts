@@ -95,22 +95,26 @@ export function warmUpProgram(iterations: number): { main: number[]; handler: nu
   return { main, handler };
 }
 
-let warmedUp = false;
+/** Passes run so far in this process (a longer warm-up still runs after a short one). */
+let warmedUp = 0;
 
 /**
- * Runs the warm-up once per process (about 2M guest instructions). BareMachine
- * calls it; other embedders of Hart (a vCPU) may call it before their first run.
+ * Runs the warm-up once per process: `iterations` passes of the program (the
+ * default, about 2M guest instructions, long enough that V8 optimizes run()
+ * during it). BareMachine calls it; other embedders of Hart (a vCPU) may call
+ * it before their first run. A few passes (about 1,200 instructions, 5 ms)
+ * only give V8 the feedback of every path, so that it optimizes once later.
  */
-export function warmUpHart(): void {
-  if (warmedUp) return;
-  warmedUp = true;
+export function warmUpHart(iterations = 8_000): void {
+  if (iterations <= warmedUp) return;
+  warmedUp = iterations;
   let m!: BareMachine;
   m = new BareMachine({
     ramSize: 128 << 10,
     warmUp: false,
     watches: [{ pa: WATCHED, size: 4, onStore: () => m.hart.requestStop() }],
   });
-  const { main, handler } = warmUpProgram(8_000);
+  const { main, handler } = warmUpProgram(iterations);
   m.loadWords(BASE, main);
   m.loadWords(HANDLER, handler);
   m.hart.pc = BASE;
