@@ -186,6 +186,17 @@ function compare(seed: number, jit: JitOptions, slices: number, takenIn?: number
   return jitStats.compiledInsns / dut.hart.instret;
 }
 
+/** A machine at CODE running prog, a wfi loop for a trap handler, with these registers set. */
+function loopMachine(prog: number[], jit: JitOptions | undefined, regs: Record<number, number>): BareMachine {
+  const m = new BareMachine({ ramSize: RAM, ...(jit !== undefined ? { jit } : {}) });
+  m.loadWords(CODE, prog);
+  m.loadWords(HANDLER, [A.wfi(), A.jal(0, -4)]);
+  m.hart.mtvec = HANDLER;
+  m.hart.pc = CODE;
+  for (const [r, v] of Object.entries(regs)) m.hart.regs[Number(r)] = v;
+  return m;
+}
+
 describe('block compiler against the interpreter (seeded random programs)', () => {
   const shares: number[] = [];
   it.each(Array.from({ length: 40 }, (_, i) => i + 1))('seed %i, compile at first sight', (seed) => {
@@ -227,14 +238,8 @@ describe('block compiler: traces through usually-taken branches', () => {
       A.csrr(9, C.CSR_MINSTRET), A.addi(5, 5, 1), A.addi(1, 1, 4), A.jal(0, -32)];
     const runs: unknown[] = [];
     for (const jit of [undefined, { threshold: 20 }]) {
-      const m = new BareMachine({ ramSize: RAM, ...(jit ? { jit } : {}) });
-      m.loadWords(CODE, prog);
+      const m = loopMachine(prog, jit, { 1: DATA, 6: 200 });
       m.loadWords(DATA, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
-      m.loadWords(HANDLER, [A.wfi(), A.jal(0, -4)]);
-      m.hart.mtvec = HANDLER;
-      m.hart.pc = CODE;
-      m.hart.regs[1] = DATA;
-      m.hart.regs[6] = 200;
       const stops = [m.run(700), m.run(5000)];
       const h = m.hart;
       runs.push({ stops, pc: h.pc, regs: Array.from(h.regs), instret: h.instret, mcause: h.mcause });
@@ -279,12 +284,7 @@ describe('block compiler: a trace that ends at another runs it', () => {
     const prog = [A.addi(5, 5, 1), A.bltu(5, 7, 8), A.ebreak(), A.addi(6, 6, 1), A.jal(0, -16)];
     const runs: unknown[] = [];
     for (const jit of [undefined, { threshold: 1 }]) {
-      const m = new BareMachine({ ramSize: RAM, ...(jit ? { jit } : {}) });
-      m.loadWords(CODE, prog);
-      m.loadWords(HANDLER, [A.wfi(), A.jal(0, -4)]);
-      m.hart.mtvec = HANDLER;
-      m.hart.pc = CODE;
-      m.hart.regs[7] = 1000;
+      const m = loopMachine(prog, jit, { 7: 1000 });
       const stops = [m.run(1234), m.run(5000)];
       const h = m.hart;
       runs.push({ stops, pc: h.pc, regs: Array.from(h.regs), instret: h.instret, mcause: h.mcause });
@@ -303,14 +303,7 @@ describe('block compiler: self-modifying code and host writes', () => {
     // loop: addi x5,x5,1; sw x6, 8(x2) (rewrites the third word); addi x7,x7,1 → becomes addi x7,x7,100
     const prog = [A.addi(5, 5, 1), A.sw(6, 2, 8), A.addi(7, 7, 1), A.blt(5, 8, -12), A.ebreak()];
     for (const jit of [undefined, { threshold: 1 }]) {
-      const m = new BareMachine({ ramSize: RAM, ...(jit ? { jit } : {}) });
-      m.loadWords(CODE, prog);
-      m.loadWords(HANDLER, [A.wfi(), A.jal(0, -4)]);
-      m.hart.mtvec = HANDLER;
-      m.hart.pc = CODE;
-      m.hart.regs[2] = CODE;
-      m.hart.regs[6] = A.addi(7, 7, 100);
-      m.hart.regs[8] = 10;
+      const m = loopMachine(prog, jit, { 2: CODE, 6: A.addi(7, 7, 100), 8: 10 });
       m.run(1000);
       // The sw runs before the third word is fetched, so every pass adds 100.
       expect(m.hart.regs[7]).toBe(1000);
