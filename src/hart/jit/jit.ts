@@ -298,14 +298,16 @@ export class Jit {
   private translate(b: Block): boolean {
     const mem32 = this.hart.mem32;
     const delta = (b.host - b.pc) | 0;
+    /** The block that starts at virtual pc on b's page, if there is one. */
+    const blockAt = (pc: number): Block | undefined => {
+      const s = this.blocks.get((pc + delta) | 0);
+      return s !== undefined && s.pc === pc ? s : undefined;
+    };
     const src = compileTrace(b.pc, (pc) => mem32[((pc + delta) | 0) >> 2]!, {
-      isHead: (at) => {
-        const s = this.blocks.get((at + delta) | 0);
-        return s !== undefined && s.pc === at && s.fn !== null;
-      },
+      isHead: (at) => (blockAt(at)?.fn ?? null) !== null,
       takenIn: (start, at) => {
-        const s = this.blocks.get((start + delta) | 0);
-        if (s === undefined || s.pc !== start || ((s.pc + ((s.span - 1) << 2)) | 0) !== at) return false;
+        const s = blockAt(start);
+        if (s === undefined || ((s.pc + ((s.span - 1) << 2)) | 0) !== at) return false;
         return s.visits >= TAKEN_SAMPLES && s.taken * TAKEN_SHARE >= s.visits;
       },
     });
@@ -314,7 +316,7 @@ export class Jit {
       `"use strict"; return function blk(room, depth) {\n${src.body}\n};`) as (...args: unknown[]) => BlockFn;
     // The traces it may run next, as Block objects: one dropped or recompiled
     // later is seen through its fn (null while it has none).
-    const lb = src.links.map((pc) => this.blocks.get((pc + delta) | 0) ?? NO_BLOCK);
+    const lb = src.links.map((pc) => blockAt(pc) ?? NO_BLOCK);
     b.fn = factory(...this.factoryArgs, lb, callBlock);
     b.len = src.len;
     this.compiled++;
