@@ -371,12 +371,13 @@ function runTogether(seed: number, debug: TogetherDebug = {}, era: NotifierEra =
   return { problems, pswpout: s.pswpout, notifierCalls: s.notifierCalls, forks, kvm };
 }
 
-describe('GRU, HMM mirror, XPMEM exporter and KVM on one process', () => {
+/** Seeds 1-8 of the shared run on an mm of `era`: clean, with swap and fork in them, and KVM invalidated and aged on each. */
+function itKeepsEverything(era: NotifierEra): void {
   it('keep every audit and every byte under swap, aging, DONTNEED and fork, and release tears them down', () => {
     let pswpout = 0;
     let forks = 0;
     for (let seed = 1; seed <= 8; seed++) {
-      const r = runTogether(seed);
+      const r = runTogether(seed, {}, era);
       expect(r.problems, `seed ${seed}`).toEqual([]);
       pswpout += r.pswpout;
       forks += r.forks;
@@ -387,6 +388,21 @@ describe('GRU, HMM mirror, XPMEM exporter and KVM on one process', () => {
     expect(pswpout).toBeGreaterThan(0);
     expect(forks).toBeGreaterThan(0);
   });
+}
+
+/** One test per mutation: some seed of 1-8 of the shared run on an mm of `era` fails with it. */
+function itCatchesEach(mutations: Array<[string, TogetherDebug]>, era: NotifierEra): void {
+  for (const [name, debug] of mutations) {
+    it(`${name}: some seed fails`, () => {
+      let failed = 0;
+      for (let seed = 1; seed <= 8 && failed === 0; seed++) if (runTogether(seed, debug, era).problems.length > 0) failed++;
+      expect(failed).toBeGreaterThan(0);
+    });
+  }
+}
+
+describe('GRU, HMM mirror, XPMEM exporter and KVM on one process', () => {
+  itKeepsEverything('modern');
 
   // One mechanism of one driver off, the others intact: the shared run catches it.
   const mutations: Array<[string, TogetherDebug]> = [
@@ -402,33 +418,14 @@ describe('GRU, HMM mirror, XPMEM exporter and KVM on one process', () => {
     // Sptes left after exit's ->release.
     ['kvm noReleaseZap', { kvm: { noReleaseZap: true } }],
   ];
-  for (const [name, debug] of mutations) {
-    it(`${name}: some seed fails`, () => {
-      let failed = 0;
-      for (let seed = 1; seed <= 8 && failed === 0; seed++) if (runTogether(seed, debug).problems.length > 0) failed++;
-      expect(failed).toBeGreaterThan(0);
-    });
-  }
+  itCatchesEach(mutations, 'modern');
 });
 
 describe('the 2008 notifier: a v7 VM and the GRU on a process of the 2008 era', () => {
   // Swap-out and do_wp_page reach both only through invalidate_page (KVM's v7 zap and
   // sequence bump, the GRU's page purge); munmap, DONTNEED and fork through the range
   // calls 2.6.27 already had. No HMM mirror and no XPMEM exporter: see ERA_PATHS.
-  it('keep every audit and every byte under swap, aging, DONTNEED and fork, and release tears them down', () => {
-    let pswpout = 0;
-    let forks = 0;
-    for (let seed = 1; seed <= 8; seed++) {
-      const r = runTogether(seed, {}, '2008');
-      expect(r.problems, `seed ${seed}`).toEqual([]);
-      pswpout += r.pswpout;
-      forks += r.forks;
-      expect(r.kvm.invalidations, `seed ${seed}`).toBeGreaterThan(0);
-      expect(r.kvm.youngHits, `seed ${seed}`).toBeGreaterThan(0);
-    }
-    expect(pswpout).toBeGreaterThan(0);
-    expect(forks).toBeGreaterThan(0);
-  });
+  itKeepsEverything('2008');
 
   const mutations: Array<[string, TogetherDebug]> = [
     // A range-only GRU on the 2008 host: swap-out never reaches its TLB (8 of 8 seeds).
@@ -439,11 +436,5 @@ describe('the 2008 notifier: a v7 VM and the GRU on a process of the 2008 era', 
     ['kvm noSeqRecheck', { kvm: { noSeqRecheck: true } }],
     ['kvm noPageRef', { kvm: { noPageRef: true } }],
   ];
-  for (const [name, debug] of mutations) {
-    it(`${name}: some seed fails`, () => {
-      let failed = 0;
-      for (let seed = 1; seed <= 8 && failed === 0; seed++) if (runTogether(seed, debug, '2008').problems.length > 0) failed++;
-      expect(failed).toBeGreaterThan(0);
-    });
-  }
+  itCatchesEach(mutations, '2008');
 });
