@@ -240,6 +240,7 @@ export class Hart {
     this.trapToHost = opts.trapToHost ?? false;
     this.jit = opts.jit !== undefined ? new Jit(this, opts.jit) : null;
     settleFields(this);
+    this.jit?.primeFeedback(); // once the hart has its final shape
   }
 
   // ---------------------------------------------------------------- public API

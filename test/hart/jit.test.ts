@@ -227,6 +227,16 @@ describe('block compiler against the interpreter (seeded random programs)', () =
   });
 });
 
+describe('block compiler: a new hart', () => {
+  it('has run nothing: priming the dispatcher\'s feedback leaves the state as the interpreter\'s', () => {
+    const plain = loopMachine([A.addi(5, 5, 1)], undefined, {});
+    const jitted = loopMachine([A.addi(5, 5, 1)], {}, {});
+    for (const m of [plain, jitted]) expect([m.hart.pc, m.hart.instret, m.hart.cycle, m.hart.lastRunInsns]).toEqual([CODE, 0, 0, 0]);
+    expect(Array.from(jitted.hart.regs)).toEqual(Array.from(plain.hart.regs));
+    expect([jitted.hart.jit!.dispatches, jitted.hart.jit!.compiled, jitted.hart.jit!.compiledInsns]).toEqual([0, 0, 0]);
+  });
+});
+
 describe('block compiler: traces through usually-taken branches', () => {
   it('a loop whose if is usually skipped becomes one trace that loops', () => {
     // top: bltu x5,x6,body; ebreak; body: lw x7,0(x1); beq x7,x0,skip (taken:

@@ -120,6 +120,9 @@ const MAX_PAGE_INVALIDATIONS = 64;
 const TAKEN_SAMPLES = 16;
 const TAKEN_SHARE = 8;
 
+/** run(0) calls in primeFeedback (each a few dozen bytecodes). */
+const PRIME_CALLS = 100;
+
 const NO_BLOCK: Block = { pc: 1, host: -1, fn: null, len: 1, span: 1, count: -1, visits: 0, taken: 0 };
 
 export class Jit {
@@ -165,6 +168,11 @@ export class Jit {
     const ftag = hart.fetchTag, fdel = hart.fetchDelta;
     const ctag = this.cacheTag, cblk = this.cacheBlk;
     const out = this.out;
+    // Fields read on paths that run only later (counting starts after the
+    // cold phase, a return after millions of instructions) are locals: V8
+    // optimizes run() by OSR early, and a property load it has no feedback
+    // for deoptimizes it when first reached.
+    const heat = this.pageHeat, pageWarm = this.pageWarm, threshold = this.threshold;
     const cap = (budget > MAX_BUDGET ? MAX_BUDGET : budget) | 0;
     let pc = hart.pc | 0;
     let n = 0;
@@ -174,6 +182,7 @@ export class Jit {
     let interpNext = true; // the first step is the interpreter's: it takes pending interrupts
     let span = 1;
     let visited: Block | null = null; // the block whose span the interpreter is about to run
+    let result = STOP_BUDGET;
     for (;;) {
       if (!interpNext) {
         const idx = (pc >>> 12) & (TLB_SIZE - 1);
@@ -185,8 +194,8 @@ export class Jit {
           const hit = ctag[ci] === host && b.pc === pc;
           // A block in the cache is on a warm page (lookup makes blocks only
           // there, and heat never drops): the usual dispatch skips the test.
-          if (!hit && this.pageHeat[host >>> 12]! < this.pageWarm) {
-            this.pageHeat[host >>> 12]!++;
+          if (!hit && heat[host >>> 12]! < pageWarm) {
+            heat[host >>> 12]!++;
             span = COLD_RUN;
           } else {
             if (!hit) b = this.lookup(host, pc, ci);
@@ -208,20 +217,13 @@ export class Jit {
               }
             } else {
               span = b.span;
-              if (b.count >= 0 && ++b.count >= this.threshold) this.compile(b);
+              if (b.count >= 0 && ++b.count >= threshold) this.compile(b);
               else visited = b;
             }
           }
         }
       }
-      if (n >= cap) {
-        this.dispatches += calls;
-        this.compiledInsns += pend;
-        this.settle(pend);
-        hart.pc = pc;
-        hart.lastRunInsns = n;
-        return STOP_BUDGET;
-      }
+      if (n >= cap) break;
       this.compiledInsns += pend;
       this.settle(pend);
       pend = 0;
@@ -239,9 +241,8 @@ export class Jit {
         visited = null;
       }
       if (stop !== STOP_BUDGET) {
-        this.dispatches += calls;
-        hart.lastRunInsns = n;
-        return stop;
+        result = stop;
+        break;
       }
       // What the interpreter's next boundary would look at before its next
       // instruction: a pending interrupt, or a timer that is due now (mip is
@@ -256,15 +257,34 @@ export class Jit {
         }
       }
     }
+    // One way out (after a stop, pend is 0 and pc the interpreter's), which
+    // primeFeedback takes.
+    this.dispatches += calls;
+    this.compiledInsns += pend;
+    this.settle(pend);
+    hart.pc = pc;
+    hart.lastRunInsns = n;
+    return result;
   }
 
+  /**
+   * Runs the dispatcher with a zero budget, which executes nothing and takes
+   * its one way out: V8 then has the feedback of that path (the counters, the
+   * hart's pc) before it optimizes run(), which it does by OSR long before a
+   * guest's first return (millions of instructions in), and a property load
+   * without feedback deoptimizes it there. Enough calls that V8 has allocated
+   * run()'s feedback vector (it does so lazily, after some bytecode has run).
+   */
+  primeFeedback(): void {
+    for (let k = 0; k < PRIME_CALLS; k++) this.run(0);
+  }
+
+  /** Adds k to the counters (also when 0: run() is optimized before its first block runs, and a load V8 has no feedback for deoptimizes it). */
   private settle(k: number): void {
-    if (k !== 0) {
-      const hart = this.hart;
-      hart.instret += k;
-      hart.cycle += k;
-      hart.ticks += k;
-    }
+    const hart = this.hart;
+    hart.instret += k;
+    hart.cycle += k;
+    hart.ticks += k;
   }
 
   private lookup(host: number, pc: number, ci: number): Block {
