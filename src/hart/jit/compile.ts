@@ -417,8 +417,10 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
     // A path that ended at another trace's start runs it from here (the
     // registers are in x) while room and the depth allow: one return to the
     // dispatcher and its lookup saved.
+    // Both ways out share the stores to out: V8 optimizes a block that has
+    // only run its chain, and a store it has no feedback for deoptimizes it.
     links.length > 0 ? `if (lk !== 0 && depth < ${MAX_LINK_DEPTH}) { const b = lb[lk - 1], g = b.fn;
-      if (g !== null && n + b.len <= room) { pc = call(g, room - n, depth + 1); out[0] = (out[0] + n) | 0; return pc; } }` : '',
+      if (g !== null && n + b.len <= room) { pc = call(g, room - n, depth + 1); n = (out[0] + n) | 0; f = out[1]; } }` : '',
     'out[0] = n; out[1] = f; return pc;',
   ].join('\n').replace(/\bLEN\b/g, String(len));
   return { body, len, paths: queue.length, links };
