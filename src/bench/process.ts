@@ -12,7 +12,11 @@
 //
 // Last, CoreMark at 5000 iterations against the 1000 of the table: what a
 // further 1000 cost once start-up and the JIT's warm-up are paid, ours and
-// QEMU's, which tells the compiled code from the time it takes to get there.
+// QEMU's, which tells the compiled code from the time it takes to get there;
+// and what start-up alone costs: node with nothing to run, and a program of a
+// few hundred instructions under both machines. Node 20 parses the bundle
+// NODE_EXTRA_CA_CERTS names before it runs any JavaScript (about 30 ms on a
+// 2-core machine for Debian's); the line says so when the variable is set.
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -42,10 +46,13 @@ const DEFAULT_ELFS = [
 const STEADY_ELF = 'coremark-5k.elf';
 const STEADY_BASE = 'coremark.elf';
 
+/** A program that ends after a few hundred instructions: start-up, as good as alone. */
+const STARTUP_ELF = 'isa-alu.elf';
+
 /** Wall seconds of one whole process. */
-function timeProcess(cmd: string, args: string[], expectStatus: number | null): number {
+function timeProcess(cmd: string, args: string[], expectStatus: number | null, env?: NodeJS.ProcessEnv): number {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, maxBuffer: 64 << 20, ...(env !== undefined ? { env } : {}) });
   const wall = (performance.now() - t0) / 1000;
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (expectStatus !== null && r.status !== expectStatus) {
@@ -103,6 +110,23 @@ export function runProcessBench(ctx: BenchContext): void {
   ctx.log('in-proc cold: the first runBareElf of a fresh image in this process; warm: the median of three more.');
   ctx.log(qemu ? `qemu: ${QEMU} -machine spike -bios none, whole process; speed vs qemu = qemu s / process s.` : `qemu: ${ctx.noQemu ? 'skipped (--no-qemu)' : 'not on PATH'}`);
   if (steadyBase !== undefined) steadyState(ctx, runs, qemu, steadyBase);
+  startUp(ctx, runs, qemu);
+}
+
+/** Start-up alone: node with nothing to run, then STARTUP_ELF as a process of ours (--jit) and of QEMU's. */
+function startUp(ctx: BenchContext, runs: number, qemu: boolean): void {
+  const time = (cmd: string, args: string[], status: number | null, env?: NodeJS.ProcessEnv) =>
+    median(Array.from({ length: runs }, () => timeProcess(cmd, args, status, env)));
+  const file = fileURLToPath(new URL(STARTUP_ELF, BIN));
+  const node = time(process.execPath, ['-e', '0'], 0);
+  let line = `start-up: node -e 0 ${node.toFixed(3)} s`;
+  if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    const { NODE_EXTRA_CA_CERTS: _, ...rest } = process.env;
+    line += ` (${time(process.execPath, ['-e', '0'], 0, rest).toFixed(3)} s without NODE_EXTRA_CA_CERTS, which is set here)`;
+  }
+  line += `; ${STARTUP_ELF} --jit ${time(process.execPath, [CLI, 'run', '--bare', '--jit', file], 0).toFixed(3)} s`;
+  if (qemu) line += `, QEMU ${time(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null).toFixed(3)} s`;
+  ctx.log(line);
 }
 
 /** Seconds per 1000 CoreMark iterations past the first 1000 (--jit and QEMU), from the 5000-iteration build. */
