@@ -172,10 +172,11 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
       written.add(r);
       lines.push(`r${r} = ${expr};`);
     };
-    // Every exit goes through the one write-back at the end (code size is TurboFan's time).
-    const exit = (count: number, flag: number, nextPc: number | string): string => {
+    // Every exit goes through the one write-back at the end (code size is
+    // TurboFan's time); link, when not 0, names the trace the epilogue may run.
+    const exit = (count: number, flag: number, nextPc: number | string, link = 0): string => {
       if (count > len) len = count;
-      return `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${typeof nextPc === 'number' ? h(nextPc) : nextPc}; break L; }`;
+      return `{ n = (n + ${count}) | 0; ${flag !== EXIT_NORMAL ? `f = ${flag}; ` : ''}pc = ${typeof nextPc === 'number' ? h(nextPc) : nextPc}; ${link !== 0 ? `lk = ${link}; ` : ''}break L; }`;
     };
     const loopBack = (count: number): string => {
       loops = true;
@@ -206,8 +207,7 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
         // Another trace's start: the epilogue may run that trace (lk names it).
         let id = links.indexOf(cur) + 1;
         if (id === 0) id = links.push(cur);
-        if (k > len) len = k;
-        lines.push(`{ n = (n + ${k}) | 0; pc = ${h(cur)}; lk = ${id}; break L; }`);
+        lines.push(exit(k, EXIT_NORMAL, cur, id));
         return true;
       }
       // Arms are sized to fit before they are taken in: the budgets end a path only outside one.
@@ -317,7 +317,7 @@ export function compileTrace(pc: number, word: (pc: number) => number, hints: Tr
         }
         case 0x19: { // JALR
           if (f3 !== 0) { ok = false; break; }
-          lines.push(`t = (${use(rs1)} + ${h(imm12(insn))}) & -2;`);
+          lines.push(`t = (${addr(use(rs1), imm12(insn))}) & -2;`);
           lines.push(`if ((t & 3) !== 0) ${bailHere()}`);
           def(rd, h(next));
           lines.push(exit(k + 1, EXIT_NORMAL, 't'));

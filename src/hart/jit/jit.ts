@@ -224,7 +224,6 @@ export class Jit {
         }
       }
       if (n >= cap) break;
-      this.compiledInsns += pend;
       this.settle(pend);
       pend = 0;
       hart.pc = pc;
@@ -260,7 +259,6 @@ export class Jit {
     // One way out (after a stop, pend is 0 and pc the interpreter's), which
     // primeFeedback takes.
     this.dispatches += calls;
-    this.compiledInsns += pend;
     this.settle(pend);
     hart.pc = pc;
     hart.lastRunInsns = n;
@@ -279,8 +277,13 @@ export class Jit {
     for (let k = 0; k < PRIME_CALLS; k++) this.run(0);
   }
 
-  /** Adds k to the counters (also when 0: run() is optimized before its first block runs, and a load V8 has no feedback for deoptimizes it). */
+  /**
+   * Adds k instructions that compiled blocks ran to the hart's counters and
+   * compiledInsns (also when 0: run() is optimized before its first block
+   * runs, and a load V8 has no feedback for deoptimizes it).
+   */
   private settle(k: number): void {
+    this.compiledInsns += k;
     const hart = this.hart;
     hart.instret += k;
     hart.cycle += k;
