@@ -29,7 +29,7 @@ export const HART_BENCHES: ReadonlyArray<{ name: string; mode: 'bare' | 'sv32'; 
 
 /** An image that exits at once: QEMU's process start-up and teardown cost. */
 const QEMU_BASELINE_ELF = 'isa-alu.elf';
-const QEMU = 'qemu-system-riscv32';
+export const QEMU = 'qemu-system-riscv32';
 
 export type HartEngine = 'interp' | 'jit';
 
@@ -54,14 +54,19 @@ function timeOurs(bytes: Uint8Array, engine: HartEngine): { seconds: number; ins
   return { seconds, insns: r.insns };
 }
 
-function qemuAvailable(): boolean {
+export function qemuAvailable(): boolean {
   const r = spawnSync(QEMU, ['--version'], { stdio: 'ignore' });
   return r.status === 0;
 }
 
+/** QEMU's command line for a bare-metal ELF (Spike's HTIF exit, no firmware). */
+export function qemuArgs(elfPath: string): string[] {
+  return ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', elfPath];
+}
+
 function timeQemu(elfPath: string): number {
   const t0 = performance.now();
-  const r = spawnSync(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', elfPath], {
+  const r = spawnSync(QEMU, qemuArgs(elfPath), {
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: 120_000,
   });

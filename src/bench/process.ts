@@ -24,12 +24,11 @@ import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { runBareElf } from '../vmm/bare-runner.js';
-import { formatTable } from './hart.js';
+import { formatTable, QEMU, qemuArgs, qemuAvailable } from './hart.js';
 import { median, type BenchContext, type BenchSection } from './section.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 const BIN = new URL('../../guest-programs/bin/', import.meta.url);
-const QEMU = 'qemu-system-riscv32';
 
 /** Committed programs that finish on their own under both machines. */
 const DEFAULT_ELFS = [
@@ -61,9 +60,11 @@ function timeProcess(cmd: string, args: string[], expectStatus: number | null, e
   return wall;
 }
 
-function qemuAvailable(): boolean {
-  return spawnSync(QEMU, ['--version'], { stdio: 'ignore' }).status === 0;
+/** The median wall seconds of `runs` whole processes. */
+function medianProcess(runs: number, cmd: string, args: string[], expectStatus: number | null, env?: NodeJS.ProcessEnv): number {
+  return median(Array.from({ length: runs }, () => timeProcess(cmd, args, expectStatus, env)));
 }
+
 
 /** Instructions the program executes, and the first and a warm in-process run's seconds. */
 function inProcess(bytes: Uint8Array, jit: boolean): { insns: number; cold: number; warm: number; exitCode: number } {
@@ -87,13 +88,13 @@ export function runProcessBench(ctx: BenchContext): void {
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
     const q = qemu
-      ? median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)))
+      ? medianProcess(runs, QEMU, qemuArgs(file), null)
       : 0;
     for (const jit of [false, true]) {
       const ip = inProcess(bytes, jit);
       const args = [CLI, 'run', '--bare', ...(jit ? ['--jit'] : []), file];
       timeProcess(process.execPath, args, ip.exitCode); // page cache, not JIT
-      const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, args, ip.exitCode)));
+      const ours = medianProcess(runs, process.execPath, args, ip.exitCode);
       const mips = (s: number) => (ip.insns / s / 1e6).toFixed(1);
       const cells = [basename(file), jit ? 'jit' : 'interp', String(ip.insns), ours.toFixed(3), mips(ours), mips(ip.cold), mips(ip.warm)];
       if (qemu) cells.push(q.toFixed(3), mips(q), (q / ours).toFixed(3) + 'x');
@@ -115,29 +116,27 @@ export function runProcessBench(ctx: BenchContext): void {
 
 /** Start-up alone: node with nothing to run, then STARTUP_ELF as a process of ours (--jit) and of QEMU's. */
 function startUp(ctx: BenchContext, runs: number, qemu: boolean): void {
-  const time = (cmd: string, args: string[], status: number | null, env?: NodeJS.ProcessEnv) =>
-    median(Array.from({ length: runs }, () => timeProcess(cmd, args, status, env)));
   const file = fileURLToPath(new URL(STARTUP_ELF, BIN));
-  const node = time(process.execPath, ['-e', '0'], 0);
+  const node = medianProcess(runs, process.execPath, ['-e', '0'], 0);
   let line = `start-up: node -e 0 ${node.toFixed(3)} s`;
   if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
     const { NODE_EXTRA_CA_CERTS: _, ...rest } = process.env;
-    line += ` (${time(process.execPath, ['-e', '0'], 0, rest).toFixed(3)} s without NODE_EXTRA_CA_CERTS, which is set here)`;
+    line += ` (${medianProcess(runs, process.execPath, ['-e', '0'], 0, rest).toFixed(3)} s without NODE_EXTRA_CA_CERTS, which is set here)`;
   }
-  line += `; ${STARTUP_ELF} --jit ${time(process.execPath, [CLI, 'run', '--bare', '--jit', file], 0).toFixed(3)} s`;
-  if (qemu) line += `, QEMU ${time(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null).toFixed(3)} s`;
+  line += `; ${STARTUP_ELF} --jit ${medianProcess(runs, process.execPath, [CLI, 'run', '--bare', '--jit', file], 0).toFixed(3)} s`;
+  if (qemu) line += `, QEMU ${medianProcess(runs, QEMU, qemuArgs(file), null).toFixed(3)} s`;
   ctx.log(line);
 }
 
 /** Seconds per 1000 CoreMark iterations past the first 1000 (--jit and QEMU), from the 5000-iteration build. */
 function steadyState(ctx: BenchContext, runs: number, qemu: boolean, base: { ours: number; qemu: number }): void {
   const file = fileURLToPath(new URL(STEADY_ELF, BIN));
-  const ours = median(Array.from({ length: runs }, () => timeProcess(process.execPath, [CLI, 'run', '--bare', '--jit', file], 0)));
+  const ours = medianProcess(runs, process.execPath, [CLI, 'run', '--bare', '--jit', file], 0);
   const per = (ours - base.ours) / 4;
   let line = `steady state: ${STEADY_ELF} --jit ${ours.toFixed(3)} s; each 1000 iterations past the first ${per.toFixed(3)} s`
     + ` (the first 1000, start-up and warm-up included: ${base.ours.toFixed(3)} s)`;
   if (qemu) {
-    const q = median(Array.from({ length: runs }, () => timeProcess(QEMU, ['-machine', 'spike', '-bios', 'none', '-nographic', '-kernel', file], null)));
+    const q = medianProcess(runs, QEMU, qemuArgs(file), null);
     const qper = (q - base.qemu) / 4;
     line += `; QEMU ${qper.toFixed(3)} s (ours at ${(qper / per).toFixed(2)}x its speed there)`;
   }
