@@ -13,6 +13,7 @@ import { tortureSection } from './torture.js';
 import { vmmSection } from './vmm.js';
 import { xpmemSection } from './xpmem.js';
 import type { BenchContext, BenchSection } from './section.js';
+import { parseBenchArgs } from './args.js';
 
 export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, xpmemSection, notifiersSection, tortureSection];
 
@@ -20,23 +21,12 @@ const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SE
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
 
 export async function main(argv: string[]): Promise<number> {
-  let quick = false;
-  let noQemu = false;
-  let only: string[] | undefined;
-  const elfs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--quick') quick = true;
-    else if (a === '--no-qemu') noQemu = true;
-    else if (a === '--only' && argv[i + 1] !== undefined) only = argv[++i]!.split(',');
-    else if (a.startsWith('--only=')) only = a.slice(7).split(',');
-    else if (a === '--elf' && argv[i + 1] !== undefined) elfs.push(argv[++i]!);
-    else if (a.startsWith('--elf=')) elfs.push(a.slice(6));
-    else {
-      console.error(`bench: unknown argument '${a}'\n${USAGE}`);
-      return 2;
-    }
+  const args = parseBenchArgs(argv);
+  if (typeof args === 'string') {
+    console.error(`bench: ${args}\n${USAGE}`);
+    return 2;
   }
+  const { quick, noQemu, only, elfs } = args;
   const selected = only ? SECTIONS.filter((s) => only.includes(s.name)) : SECTIONS;
   if (only && selected.length !== only.length) {
     console.error(`bench: unknown section in '${only.join(',')}'\n${USAGE}`);
