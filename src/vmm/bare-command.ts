@@ -8,7 +8,8 @@
 
 import { flag, onePositional, parseCommandArgs, parsePositiveCount, parseSize, stringOption, UsageError } from '../args.js';
 import { driveRun, EXIT_STDOUT_CLOSED, type CommandIo } from '../cli-io.js';
-import { BareRun, DEFAULT_RAM_SIZE, EXIT_BAD_ELF, startBareElf } from './bare-runner.js';
+import { performance } from 'node:perf_hooks';
+import { BareRun, DEFAULT_RAM_SIZE, EXIT_BAD_ELF, startBareElf, type BareRunResult } from './bare-runner.js';
 
 export type BareIo = CommandIo;
 
@@ -28,6 +29,9 @@ options:
                   from the first instruction (default: 4096 after a cold phase
                   that samples each page; 1 compiles everything on first
                   sight, as tools/difftest does)
+  --stats         at the end, print to stderr the instructions run, the
+                  run's wall time and MIPS (start-up not included) and, with
+                  --jit, the block compiler's counters
   -h, --help      this text
 
 exit status: 0 pass, N fail at test N (1..255), 124 instruction limit,
@@ -42,6 +46,7 @@ export const BARE_OPTIONS = {
   trace: { type: 'boolean' },
   jit: { type: 'boolean' },
   'jit-threshold': { type: 'string' },
+  stats: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -60,6 +65,8 @@ export interface BareArgs {
   jit: boolean;
   /** Block-compiler threshold (--jit-threshold); absent: the compiler's default. */
   jitThreshold?: number;
+  /** --stats: the run's counters on stderr at the end. */
+  stats: boolean;
 }
 
 export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
@@ -76,6 +83,7 @@ export function parseBareArgs(argv: readonly string[]): BareArgs | 'help' {
     memSize: memText === undefined ? DEFAULT_RAM_SIZE : parseBareMemSize(memText),
     trace: flag(values, 'trace'),
     jit: flag(values, 'jit'),
+    stats: flag(values, 'stats'),
     ...(thresholdText !== undefined ? { jitThreshold: parsePositiveCount('--jit-threshold', thresholdText) } : {}),
     ...(maxInsnsText !== undefined ? { maxInsns: parsePositiveCount('--max-insns', maxInsnsText) } : {}),
   };
@@ -117,15 +125,38 @@ export async function runBareCommand(argv: readonly string[], io: BareIo): Promi
       }
       : {}),
   };
+  const t0 = performance.now();
   const run = startBareElf(bytes, runOpts);
+  const t1 = performance.now();
   const result = run instanceof BareRun ? await driveRun(io, (pause) => run.resume(pause)) : run;
   if (result === null) return EXIT_STDOUT_CLOSED;
   flushTrace();
+  const runMs = performance.now() - t1;
   for (const w of result.warnings) io.stderr(`shadowvisor: ${w}\n`);
   if (result.reason === 'bad-elf') {
     io.stderr(`shadowvisor: ${opts.file}: ${result.message}\n`);
   } else if (result.message !== undefined) {
     io.stderr(result.message + '\n');
   }
+  if (opts.stats && run instanceof BareRun) io.stderr(runStats(result, run, t1 - t0, runMs));
   return result.exitCode;
+}
+
+/**
+ * --stats: what a user compares against another emulator run of the same
+ * program. The time is the run's own (the machine built and the ELF loaded
+ * before it: `setupMs`), so node's start-up is what a whole-process timing
+ * adds on top.
+ */
+export function runStats(result: BareRunResult, run: BareRun, setupMs: number, runMs: number): string {
+  const rate = result.insns / runMs / 1000;
+  const mips = runMs > 0 ? `${rate.toFixed(rate < 10 ? 2 : 0)} MIPS` : 'MIPS n/a';
+  const lines = [`stats: ${result.insns} instructions (minstret ${result.instret}) in ${(runMs / 1000).toFixed(3)} s: ${mips}; `
+    + `machine set-up and ELF load ${setupMs.toFixed(1)} ms`];
+  const jit = run.machine.hart.jit;
+  if (jit !== null) {
+    const share = result.insns > 0 ? (100 * jit.compiledInsns) / result.insns : 0;
+    lines.push(`stats: ${share.toFixed(1)}% of instructions in compiled blocks; ${jit.dump()}`);
+  }
+  return lines.join('\n') + '\n';
 }

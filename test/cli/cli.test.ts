@@ -66,6 +66,30 @@ describe('shadowvisor run --bare', () => {
     expect(r.stderr).toMatch(/outside RAM \[0x80000000, 0x80100000\)/);
   });
 
+  it('--stats ends stderr with the run\'s counters; the guest\'s output and exit status are unchanged', async () => {
+    const limited = await cli('run', '--bare', bin('spin'), '--max-insns', '5000', '--stats');
+    expect(limited.code).toBe(124);
+    expect(limited.stderr).toMatch(/^instruction limit reached \(5000 instructions\) at pc=0x8000[0-9a-f]{4}\n/);
+    expect(limited.stderr).toMatch(/\nstats: 5000 instructions \(minstret \d+\) in \d+\.\d{3} s: [\d.]+ MIPS; machine set-up and ELF load [\d.]+ ms\n$/);
+
+    const plain = await cli('run', '--bare', bin('isa-alu'));
+    const interp = await cli('run', '--bare', bin('isa-alu'), '--stats');
+    const jit = await cli('run', '--bare', bin('isa-alu'), '--stats', '--jit', '--jit-threshold', '1');
+    for (const r of [interp, jit]) {
+      expect(r.code).toBe(plain.code);
+      expect(r.stdout).toBe(plain.stdout);
+    }
+    const count = (r: { stderr: string }) => /^stats: (\d+) instructions/m.exec(r.stderr)?.[1];
+    expect(count(interp)).toBeDefined();
+    expect(count(jit)).toBe(count(interp)); // both engines count the same instructions
+    expect(interp.stderr).not.toMatch(/compiled blocks/);
+    expect(jit.stderr).toMatch(/^stats: [\d.]+% of instructions in compiled blocks; jit: \d+ block starts, [1-9]\d* compiled/m);
+    // A loop: its block compiled on first sight runs every pass after the first.
+    const loop = await cli('run', '--bare', bin('spin'), '--max-insns', '200000', '--stats', '--jit', '--jit-threshold', '1');
+    const share = /^stats: ([\d.]+)% of instructions in compiled blocks/m.exec(loop.stderr);
+    expect(Number(share?.[1])).toBeGreaterThan(99);
+  });
+
   it('--trace writes one line per instruction to stderr', async () => {
     const r = await cli('run', '--bare', bin('isa-alu'), '--trace');
     expect(r.code).toBe(0);
