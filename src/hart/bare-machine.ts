@@ -104,6 +104,22 @@ export class Clint implements MmioDevice {
   }
 }
 
+/**
+ * Warm-up passes (warmup.ts) a new machine runs first, per engine. A few
+ * passes give V8 the feedback of every path of the run loop, so that it
+ * optimizes it once instead of 3-4 times; more only move the loop's
+ * unoptimized start from the guest into the warm-up. With the block compiler
+ * the interpreter runs only cold code, and the whole warm-up (8,000 passes,
+ * ~2M instructions) cost CoreMark ~60 ms: five passes (node --trace-opt,
+ * CoreMark --jit: Hart.interp compiled 2 times instead of 3-4). On the
+ * interpreter, 8,000 passes cost every short program ~50 ms at start-up (a
+ * riscv-tests program: 0.15 s as a process, 0.11 s with 50 passes) and
+ * bought nothing on long ones (CoreMark, Dhrystone, bench-mem,
+ * coremark-lite level within 10 ms, median of 5-9 interleaved runs).
+ */
+const INTERP_WARM_UP = 50;
+const JIT_WARM_UP = 5;
+
 export class BareMachine implements Translator, MmioBus, Sv32Memory {
   readonly hart: Hart;
   readonly ram: Uint8Array;
@@ -121,11 +137,7 @@ export class BareMachine implements Translator, MmioBus, Sv32Memory {
   private readonly watchedPages = new Set<number>();
 
   constructor(opts: BareMachineOptions = {}) {
-    // With the block compiler the interpreter runs only cold code, and the
-    // whole warm-up costs more than it saves (CoreMark: ~60 ms); five passes
-    // still give V8 the feedback of every path, and it compiles Hart.interp
-    // 2 times instead of 3-4 (node --trace-opt, CoreMark --jit).
-    if (opts.warmUp !== false) warmUpHart(opts.jit === undefined ? 8_000 : 5);
+    if (opts.warmUp !== false) warmUpHart(opts.jit === undefined ? INTERP_WARM_UP : JIT_WARM_UP);
     this.ramBase = phys(opts.ramBase ?? 0x80000000);
     this.ramSize = opts.ramSize ?? 128 << 20;
     if ((this.ramBase % 4096) !== 0 || (this.ramSize % 4096) !== 0) throw new Error('BareMachine: RAM must be page-aligned');

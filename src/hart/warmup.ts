@@ -101,9 +101,10 @@ let warmedUp = 0;
 /**
  * Runs the warm-up once per process: `iterations` passes of the program (the
  * default, about 2M guest instructions, long enough that V8 optimizes run()
- * during it). BareMachine calls it; other embedders of Hart (a vCPU) may call
- * it before their first run. A few passes (about 1,200 instructions, 5 ms)
- * only give V8 the feedback of every path, so that it optimizes once later.
+ * during it). BareMachine calls it with far fewer (INTERP_WARM_UP, JIT_WARM_UP
+ * there); other embedders of Hart (a vCPU) may call it before their first run.
+ * A few passes (about 1,200 instructions, 5 ms) only give V8 the feedback of
+ * every path, so that it optimizes once later.
  */
 export function warmUpHart(iterations = 8_000): void {
   if (iterations <= warmedUp) return;
