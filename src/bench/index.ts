@@ -9,13 +9,14 @@ import { kvmSection } from './kvm.js';
 import { linuxSection } from './linux.js';
 import { notifiersSection } from './notifiers.js';
 import { processSection } from './process.js';
+import { substrateSection } from './substrate.js';
 import { tortureSection } from './torture.js';
 import { vmmSection } from './vmm.js';
 import { xpmemSection } from './xpmem.js';
 import type { BenchContext, BenchSection } from './section.js';
 import { parseBenchArgs } from './args.js';
 
-export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, xpmemSection, notifiersSection, tortureSection];
+export const SECTIONS: BenchSection[] = [hartSection, processSection, hostSection, kvmSection, vmmSection, linuxSection, balloonSection, gruSection, xpmemSection, notifiersSection, tortureSection, substrateSection];
 
 const USAGE = `usage: npm run bench -- [--quick] [--no-qemu] [--only SECTION[,SECTION]] [--elf FILE ...]
 sections: ${SECTIONS.map((s) => `${s.name} (${s.description})`).join('; ')}`;
