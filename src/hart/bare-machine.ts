@@ -110,7 +110,7 @@ export class Clint implements MmioDevice {
  * optimizes it once instead of 3-4 times; more only move the loop's
  * unoptimized start from the guest into the warm-up. With the block compiler
  * the interpreter runs only cold code, and the whole warm-up (8,000 passes,
- * ~2M instructions) cost CoreMark ~60 ms: five passes (node --trace-opt,
+ * ~2M instructions) cost CoreMark ~60 ms, so it runs five (node --trace-opt,
  * CoreMark --jit: Hart.interp compiled 2 times instead of 3-4). On the
  * interpreter, 8,000 passes cost every short program ~50 ms at start-up (a
  * riscv-tests program: 0.15 s as a process, 0.11 s with 50 passes) and

@@ -6,9 +6,9 @@
 // limit; 125 hart stuck in wfi; 2 usage error, unreadable file or bad ELF;
 // 141 stdout closed before the run ended.
 
+import { performance } from 'node:perf_hooks';
 import { flag, onePositional, parseCommandArgs, parsePositiveCount, parseSize, stringOption, UsageError } from '../args.js';
 import { driveRun, EXIT_STDOUT_CLOSED, type CommandIo } from '../cli-io.js';
-import { performance } from 'node:perf_hooks';
 import { BareRun, DEFAULT_RAM_SIZE, EXIT_BAD_ELF, startBareElf, type BareRunResult } from './bare-runner.js';
 
 export type BareIo = CommandIo;
@@ -149,8 +149,11 @@ export async function runBareCommand(argv: readonly string[], io: BareIo): Promi
  * adds on top.
  */
 export function runStats(result: BareRunResult, run: BareRun, setupMs: number, runMs: number): string {
-  const rate = result.insns / runMs / 1000;
-  const mips = runMs > 0 ? `${rate.toFixed(rate < 10 ? 2 : 0)} MIPS` : 'MIPS n/a';
+  let mips = 'MIPS n/a';
+  if (runMs > 0) {
+    const rate = result.insns / runMs / 1000;
+    mips = `${rate.toFixed(rate < 10 ? 2 : 0)} MIPS`;
+  }
   const lines = [`stats: ${result.insns} instructions (minstret ${result.instret}) in ${(runMs / 1000).toFixed(3)} s: ${mips}; `
     + `machine set-up and ELF load ${setupMs.toFixed(1)} ms`];
   const jit = run.machine.hart.jit;
