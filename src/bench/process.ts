@@ -65,7 +65,6 @@ function medianProcess(runs: number, cmd: string, args: string[], expectStatus: 
   return median(Array.from({ length: runs }, () => timeProcess(cmd, args, expectStatus, env)));
 }
 
-
 /** Instructions the program executes, and the first and a warm in-process run's seconds. */
 function inProcess(bytes: Uint8Array, jit: boolean): { insns: number; cold: number; warm: number; exitCode: number } {
   const once = () => {
